@@ -120,7 +120,7 @@ def _task_loss(learn)->Tensor:
 # %% ../nbs/02_core.ipynb #c011
 def _wrap_fit(fit):
     "`Learner.fit` that gives fastkd a registry for the fit and releases all it holds on every way out"
-    if getattr(fit, '_fastkd', False): return fit
+    if getattr(fit, '_fastkd_fits', None) is _fits: return fit  # already wrapped by this copy of the module
     @functools.wraps(fit)
     def fit_and_release(self, *args, **kwargs):
         outer = id(self) not in _fits
@@ -128,17 +128,17 @@ def _wrap_fit(fit):
         try: return fit(self, *args, **kwargs)
         finally:
             if outer: _fits.pop(id(self)).release()
-    fit_and_release._fastkd = True
+    fit_and_release._fastkd_fits = _fits
     return fit_and_release
 
 def _wrap_export(export):
     "`Learner.export` that leaves fastkd callbacks, and so the teacher, out of the exported file"
-    if getattr(export, '_fastkd', False): return export
+    if getattr(export, '_fastkd_fits', None) is _fits: return export
     @functools.wraps(export)
     def export_student(self, *args, **kwargs):
         with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, DistillationCallback)]):
             return export(self, *args, **kwargs)
-    export_student._fastkd = True
+    export_student._fastkd_fits = _fits
     return export_student
 
 # %% ../nbs/02_core.ipynb #c012

@@ -10,6 +10,7 @@ import gzip, struct, numpy as np, torch
 from pathlib import Path
 from fastai.data.core import DataLoaders, TfmdDL
 from fastai.torch_core import TensorImageBW, TensorCategory, default_device
+from fastai.losses import CrossEntropyLossFlat
 from .core import UNLABELLED
 
 # %% auto #0
@@ -24,6 +25,8 @@ class ArrayDataset:
     def __getitem__(self, i): return TensorImageBW(self.x[i]), TensorCategory(self.y[i])
     @property
     def c(self): return len(self.vocab)
+    @property
+    def loss_func(self): return CrossEntropyLossFlat()  # what fastai's `Learner` picks when none is given
     def new_empty(self): return ArrayDataset(self.x[:0], self.y[:0], self.vocab, self.stats)
 
 # %% ../nbs/10_data.ipynb #c006
@@ -35,17 +38,27 @@ def _hide_labels(y:torch.Tensor, n_labelled:int|None, seed:int)->torch.Tensor:
     y[hidden] = UNLABELLED
     return y
 
+def _labelled_only(x:torch.Tensor, y:torch.Tensor)->tuple:
+    "The labelled items, repeated to the original length so that an epoch keeps its number of steps"
+    keep = (y != UNLABELLED).nonzero().flatten()
+    if len(keep) == 0: raise ValueError("labelled_only=True with n_labelled=0 leaves no training item")
+    keep = keep.repeat(len(y) // len(keep) + 1)[:max(len(y), len(keep))]
+    return x[keep], y[keep]
+
 def arrays_dls(x_train, y_train, x_valid, y_valid, # Images (N, C, H, W) in [0, 1] and integer labels
                vocab:list, # Class names
                bs:int=64, # Batch size (validation uses twice this)
                n_labelled:int|None=None, # Keep this many training labels, mark the rest `UNLABELLED`
+               labelled_only:bool=False, # Train on the labelled items alone (repeated to the full length): the baseline
                seed:int=42, # Seed for label hiding and shuffling
                device=None, # Defaults to fastai's `default_device()`
               )->DataLoaders:
     "fastai `DataLoaders` over in-memory image tensors, normalised with the training split's mean and std"
     mean, std = x_train.mean().item(), x_train.std().item()
     norm = lambda x: ((x - mean) / std).float()
-    train = ArrayDataset(norm(x_train), _hide_labels(y_train.long(), n_labelled, seed), vocab, (mean, std))
+    x_train, y_train = norm(x_train), _hide_labels(y_train.long(), n_labelled, seed)
+    if labelled_only: x_train, y_train = _labelled_only(x_train, y_train)
+    train = ArrayDataset(x_train, y_train, vocab, (mean, std))
     valid = ArrayDataset(norm(x_valid), y_valid.long(), vocab, (mean, std))
     device = device or default_device()
     torch.manual_seed(seed)
@@ -56,6 +69,7 @@ def arrays_dls(x_train, y_train, x_valid, y_valid, # Images (N, C, H, W) in [0, 
 def digits_dls(bs:int=64, # Batch size
                valid_pct:float=0.2, # Fraction of the 1,797 images kept for validation
                n_labelled:int|None=None, # Keep this many training labels (semi-supervised), None for all
+               labelled_only:bool=False, # Drop the unlabelled items (the labelled ones are repeated to the same epoch length)
                seed:int=42, # Seed of the split, label hiding and shuffling
                device=None, # Defaults to fastai's `default_device()`
               )->DataLoaders:
@@ -67,7 +81,7 @@ def digits_dls(bs:int=64, # Batch size
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_valid = int(len(x) * valid_pct)
     v, t = order[:n_valid], order[n_valid:]
-    return arrays_dls(x[t], y[t], x[v], y[v], [str(i) for i in range(10)], bs, n_labelled, seed, device)
+    return arrays_dls(x[t], y[t], x[v], y[v], [str(i) for i in range(10)], bs, n_labelled, labelled_only, seed, device)
 
 # %% ../nbs/10_data.ipynb #c009
 FASHION_MNIST_PATH = Path('/usr/share/datasets/fashion-mnist')
@@ -94,6 +108,7 @@ def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four i
                       n_valid:int|None=None, # Use the first this many test images for validation, None for all 10,000
                       bs:int=128, # Batch size
                       n_labelled:int|None=None, # Keep this many training labels (semi-supervised), None for all
+                      labelled_only:bool=False, # Drop the unlabelled items (the labelled ones are repeated to the same epoch length)
                       seed:int=42, # Seed of subsetting, label hiding and shuffling
                       device=None, # Defaults to fastai's `default_device()`
                      )->DataLoaders:
@@ -106,4 +121,4 @@ def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four i
         keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n_train]
         x_train, y_train = x_train[keep], y_train[keep]
     if n_valid is not None: x_valid, y_valid = x_valid[:n_valid], y_valid[:n_valid]
-    return arrays_dls(x_train, y_train, x_valid, y_valid, FASHION_MNIST_CLASSES, bs, n_labelled, seed, device)
+    return arrays_dls(x_train, y_train, x_valid, y_valid, FASHION_MNIST_CLASSES, bs, n_labelled, labelled_only, seed, device)

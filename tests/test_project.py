@@ -1,0 +1,32 @@
+"Checks that notebooks do badly: the generated README and modules match their notebooks, and the declared dependencies."
+import shutil, subprocess, sys, tomllib
+from pathlib import Path
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_readme_is_generated_from_index(tmp_path):
+    out = tmp_path / 'README.md'
+    subprocess.run([sys.executable, 'tools/readme.py', str(out)], cwd=ROOT, check=True)
+    assert out.read_text() == (ROOT / 'README.md').read_text(), "README.md is stale: run `make readme` and commit it"
+
+def test_modules_are_exported_from_notebooks(tmp_path):
+    "fastkd/*.py must be exactly what nbdev-export writes from nbs/ (never edited by hand)"
+    for name in ('nbs', 'fastkd', 'pyproject.toml'):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    nbdev_export = Path(sys.executable).parent / 'nbdev-export'
+    subprocess.run([str(nbdev_export)], cwd=tmp_path, check=True)
+    for py in sorted((ROOT / 'fastkd').glob('*.py')):
+        assert (tmp_path / 'fastkd' / py.name).read_text() == py.read_text(), f"{py.name} differs from its notebook's export"
+
+def test_dependencies_are_ranges():
+    project = tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']
+    deps = project['dependencies'] + sum(project['optional-dependencies'].values(), [])
+    assert 'torch>=2.1' in deps and 'fastai>=2.8.8' in deps
+    assert not [d for d in deps if '==' in d or '<' in d], "declare ranges, never pins"
+    assert not (ROOT / 'settings.ini').exists(), "nbdev 3 reads [tool.nbdev] in pyproject.toml only"
+
+def test_demo_command_prints_the_table():
+    res = subprocess.run([sys.executable, '-m', 'fastkd.demo', '--epochs', '2'], cwd=ROOT, capture_output=True, text=True, check=True)
+    table = res.stdout.split('fastkd demo on digits')[1]
+    for row in ('teacher (CNN)', 'student, plain', 'student, KD', '100 labels + unlabelled'): assert row in table
+    assert 'accuracy' in table and 'params' in table and 'seconds' in table
