@@ -6,7 +6,7 @@ Docs: https://fastkd.github.io/fastkd/core.html.md"""
 
 # %% ../nbs/02_core.ipynb #c001
 from __future__ import annotations
-import functools, random, numpy as np, torch
+import functools, random, warnings, numpy as np, torch, torch.distributed as dist
 from torch import nn, Tensor
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
@@ -15,7 +15,7 @@ from fastai.torch_core import find_bs
 from .hooks import find_module, hook_layers, _first_tensor
 
 # %% auto #0
-__all__ = ['UNLABELLED', 'as_teacher', 'TeacherRun', 'TermLog', 'DistillationCallback']
+__all__ = ['UNLABELLED', 'as_teacher', 'norm_stats', 'TeacherRun', 'TermLog', 'DistillationCallback']
 
 # %% ../nbs/02_core.ipynb #c005
 UNLABELLED = -100  # label of a training item without a label (PyTorch's `ignore_index`)
@@ -58,6 +58,18 @@ def _sample_inputs(dls, n:int=2)->tuple:
     return tuple(x[:n] for x in batch[:getattr(dls, 'n_inp', 1)])
 
 # %% ../nbs/02_core.ipynb #c009
+def norm_stats(dls)->tuple|None:
+    "Input normalisation `(mean, std)` of `dls` as tuples of floats, from fastai's `Normalize` or a dataset's `stats`"
+    for tfm in getattr(getattr(dls, 'after_batch', None), 'fs', []):
+        if type(tfm).__name__ == 'Normalize':
+            return tuple(torch.as_tensor(tfm.mean).flatten().tolist()), tuple(torch.as_tensor(tfm.std).flatten().tolist())
+    stats = getattr(getattr(dls, 'train_ds', None), 'stats', None)
+    return None if stats is None else tuple((float(v),) for v in stats)
+
+# %% ../nbs/02_core.ipynb #c010
+def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+# %% ../nbs/02_core.ipynb #c011
 class TeacherRun:
     "The teacher during one fit: frozen once, run once per training batch, restored when its last callback leaves"
     def __init__(self, teacher:nn.Module, device):
@@ -65,23 +77,28 @@ class TeacherRun:
         self.modes = [m.training for m in teacher.modules()]
         self.grad_flags = [p.requires_grad for p in teacher.parameters()]
         teacher.to(device).eval().requires_grad_(False)
-        self.n_forward = 0
+        self.n_forward, self.cache = 0, None
 
     def hook(self, names:list):
         "Capture the outputs of the named teacher layers (detached) from now on"
         for n in names:
             if n not in self.hooks: self.hooks[n] = hook_output(find_module(self.teacher, n), detach=True, cpu=False)
 
-    def __call__(self, xb:tuple)->Tensor:
-        "Teacher logits for the batch `xb`, computed once per batch whoever asks"
-        if self._batch is not xb:
+    def __call__(self, xb:tuple, idxs=None)->Tensor:
+        "Teacher logits for the batch `xb` (items `idxs`), computed once per batch whoever asks, or read from the cache"
+        if self._batch is xb: return self.logits
+        cached = self.cache.lookup(idxs) if self.cache is not None and idxs is not None and not self.hooks else None
+        if cached is not None: self.logits = cached
+        else:
             with torch.no_grad(): self.logits = self.teacher(*xb)
-            self._batch, self.n_forward = xb, self.n_forward + 1
+            self.n_forward += 1
             logits = _first_tensor(self.logits)
             if not torch.isfinite(logits).all():
                 raise FloatingPointError("the teacher produced NaN or inf logits on a training batch: check that its "
                     "trained weights are loaded, that it gets the inputs normalised as in its own training, and, under "
                     "fp16, try `to_bf16()` to avoid overflow")
+            if self.cache is not None and idxs is not None: self.cache.store(idxs, logits)
+        self._batch = xb
         return self.logits
 
     def features(self, names:list)->list: return [self.hooks[n].stored for n in names]
@@ -96,7 +113,7 @@ class TeacherRun:
         _restore_modes(self.teacher, self.modes)
         for p, flag in zip(self.teacher.parameters(), self.grad_flags): p.requires_grad_(flag)
 
-# %% ../nbs/02_core.ipynb #c010
+# %% ../nbs/02_core.ipynb #c012
 class _FitState:
     "What fastkd holds on one Learner while `fit` runs: active callbacks, teacher runs, the batch's loss total"
     def __init__(self): self.callbacks, self.teachers, self._batch = [], {}, None
@@ -117,7 +134,7 @@ def _task_loss(learn)->Tensor:
     if not labelled.any(): return learn.pred.sum() * 0.
     return learn.loss_func(learn.pred[labelled], *[t[labelled] for t in learn.yb])
 
-# %% ../nbs/02_core.ipynb #c011
+# %% ../nbs/02_core.ipynb #c013
 def _wrap_fit(fit):
     "`Learner.fit` that gives fastkd a registry for the fit and releases all it holds on every way out"
     if getattr(fit, '_fastkd_fits', None) is _fits: return fit  # already wrapped by this copy of the module
@@ -141,7 +158,7 @@ def _wrap_export(export):
     export_student._fastkd_fits = _fits
     return export_student
 
-# %% ../nbs/02_core.ipynb #c012
+# %% ../nbs/02_core.ipynb #c014
 class TermLog(Metric):
     "A Recorder column with the epoch mean of a training-only loss term"
     def __init__(self, name:str): self._name = name; self.start()
@@ -154,11 +171,11 @@ class TermLog(Metric):
     @property
     def name(self): return self._name
 
-# %% ../nbs/02_core.ipynb #c013
+# %% ../nbs/02_core.ipynb #c015
 class DistillationCallback(Callback):
     "Base of fastkd callbacks: teacher, hooks, loss composition, logging and cleanup; subclasses add one loss term"
     order, run_valid = 5, False  # after MixUp (0) mixes the batch, before GradientAccumulation (6) scales the loss
-    term_name = 'distill_loss'
+    term_name, teacher_cache = 'distill_loss', None
 
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`
                  student_layers:list=(), # Dotted names of student layers whose outputs the term uses
@@ -200,25 +217,36 @@ class DistillationCallback(Callback):
         self._register(state, device)
 
     def _check_learners(self):
-        "Warn or fail when a teacher `Learner` was trained on other classes than the student's"
-        t_vocab = getattr(getattr(self.teacher_learner, 'dls', None), 'vocab', None)
-        s_vocab = getattr(self.learn.dls, 'vocab', None)
+        "Fail when a teacher `Learner` was trained on other classes than the student's; warn when its inputs were normalised differently"
+        t_dls = getattr(self.teacher_learner, 'dls', None)
+        if t_dls is None: return
+        t_vocab, s_vocab = getattr(t_dls, 'vocab', None), getattr(self.learn.dls, 'vocab', None)
         if t_vocab is not None and s_vocab is not None and list(t_vocab) != list(s_vocab):
             raise ValueError(f"the teacher Learner's classes {list(t_vocab)[:5]}... differ from the student's "
                              f"{list(s_vocab)[:5]}...: distillation compares outputs class by class, so both must use "
                              "the same vocab in the same order")
+        t_stats, s_stats = norm_stats(t_dls), norm_stats(self.learn.dls)
+        if t_stats and s_stats and not all(np.allclose(a, b, rtol=1e-3) for a, b in zip(t_stats, s_stats)):
+            warnings.warn(f"the teacher Learner's inputs were normalised with mean/std {t_stats}, the student's with "
+                          f"{s_stats}: the teacher will see inputs unlike those it was trained on. Normalise the "
+                          "student's data with the teacher's statistics (or check that this is intended)")
 
     def _register(self, state:_FitState, device):
         run = state.teachers.get(id(self.teacher))
         if run is None: run = state.teachers[id(self.teacher)] = TeacherRun(self.teacher, device)
         run.users.append(self)
         run.hook(self.teacher_layers)
+        if self.teacher_cache is not None: run.cache = self.teacher_cache
         self.teacher_run, self.fit_state, self.learner = run, state, self.learn
         self.student_hooks = hook_layers(self.learn.model, self.student_layers, keep_graph=True)
         self.term_log = TermLog(self.term_name)
         self.learn.metrics = self.learn.metrics + [self.term_log]
-        extra = self.extra_parameters()
-        if extra and self.learn.opt is not None: self.learn.opt.param_lists[-1] += extra
+        extra, opt = self.extra_parameters(), self.learn.opt
+        if extra and opt is not None:
+            opt.param_lists[-1] += extra
+            for p in extra: opt.state.setdefault(p, {})  # a loaded optimiser's state is a plain dict
+        if _distributed():  # every process starts from rank 0's extra modules, as DDP does for the student
+            for p in extra: dist.broadcast(p.data, src=0)
         state.callbacks.append(self)
 
     def _release(self, state:_FitState):
@@ -226,16 +254,22 @@ class DistillationCallback(Callback):
         learn = self.learner  # `self.learn` is None once fastai removed callbacks passed to `fit`
         self.student_hooks.remove()
         learn.metrics = [m for m in learn.metrics if m is not self.term_log]
-        extra = {id(p) for p in self.extra_parameters()}
-        if extra and learn.opt is not None:
-            learn.opt.param_lists[-1] = learn.opt.param_lists[-1].filter(lambda p: id(p) not in extra)
+        extra, opt = self.extra_parameters(), learn.opt
+        if extra and opt is not None:
+            ids = {id(p) for p in extra}
+            opt.param_lists[-1] = opt.param_lists[-1].filter(lambda p: id(p) not in ids)
+            for p in extra: opt.state.pop(p, None)
         self.teacher_run.users.remove(self)
         if not self.teacher_run.users: self.teacher_run.restore(); state.teachers.pop(id(self.teacher))
         state.callbacks.remove(self)
         self.teacher_run = self.fit_state = self.student_hooks = self.learner = None
 
+    def batch_items(self):
+        "Dataset indices of the current training batch, when a teacher-output cache needs them (None otherwise)"
+        return None
+
     @property
-    def teacher_logits(self)->Tensor: return _first_tensor(self.teacher_run(self.learn.xb))
+    def teacher_logits(self)->Tensor: return _first_tensor(self.teacher_run(self.learn.xb, self.batch_items()))
     @property
     def student_features(self)->list: return list(self.student_hooks.stored)
     @property
@@ -244,7 +278,7 @@ class DistillationCallback(Callback):
     def before_train(self):
         if self.term_log is not None: self.term_log.start()
     def after_pred(self):
-        if self.teacher_run is not None: self.teacher_run(self.learn.xb)
+        if self.teacher_run is not None: self.teacher_run(self.learn.xb, self.batch_items())
     def after_loss(self):
         if self.teacher_run is None: return
         task = self.fit_state.task_loss(self.learn)
@@ -253,6 +287,11 @@ class DistillationCallback(Callback):
         self.learn.loss_grad = self.fit_state.total
         self.learn.loss = self.fit_state.total.detach().clone()
         self.term_log.add(term, find_bs(self.learn.yb) if len(self.learn.yb) else find_bs(self.learn.xb))
+    def after_backward(self):
+        "Average the gradients of extra modules (adapters) over processes, as DDP does for the student's"
+        if self.teacher_run is None or not _distributed(): return
+        for p in self.extra_parameters():
+            if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
     def after_batch(self):
         if self.teacher_run is not None: self.teacher_run.forget_batch(); self.fit_state._batch = None
 

@@ -20,13 +20,12 @@ from .kd import KnowledgeDistillationCallback
 __all__ = ['simple_cnn', 'mlp', 'n_params', 'run_demo', 'main']
 
 # %% ../nbs/11_demo.ipynb #c005
-def simple_cnn(width:int=32, # Channels of the first conv; the second has twice as many
+def simple_cnn(width:int=32, # Channels of the first conv; the next two have 2x and 4x as many
                n_classes:int=10, in_channels:int=1)->nn.Sequential:
-    "A two-conv CNN with BatchNorm and global pooling: the demo's teacher"
-    return nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-                         nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-                         nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, n_classes))
+    "A three-conv CNN (two stride-2 stages) with BatchNorm and global pooling: the demo's and tutorial's teacher"
+    def block(c_in, c_out, stride): return [nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
+    return nn.Sequential(*block(in_channels, width, 1), *block(width, 2 * width, 2), *block(2 * width, 4 * width, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, n_classes))
 
 def mlp(in_features:int, hidden:int=32, n_classes:int=10)->nn.Sequential:
     "A one-hidden-layer MLP on flattened images: the demo's student"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import Tensor
 from .losses import kd_loss
 from .core import DistillationCallback, _first_tensor
+from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing
 
 # %% auto #0
 __all__ = ['KnowledgeDistillationCallback']
@@ -20,17 +21,26 @@ class KnowledgeDistillationCallback(DistillationCallback):
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`
                  T:float=4.0, # Temperature softening both distributions (> 0)
                  alpha:float=0.5, # Weight of the KD term; the task loss gets `1-alpha` (0 to 1)
+                 cache:bool=False, # Keep teacher logits per training item and reuse them (deterministic pipelines only)
                 ):
         if not T > 0: raise ValueError(f"T must be > 0, got {T}: temperatures of 1 to 8 are usual, 4 is a good start")
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}: it weights the KD term, the task loss gets 1-alpha")
         super().__init__(teacher)
         self.T, self.alpha = T, alpha
+        self.teacher_cache = TeacherCache() if cache else None
 
     def prepare(self, student_out, teacher_out, student_feats, teacher_feats):
+        if self.teacher_cache is not None: check_cacheable(self.learn); self.teacher_cache.bind(self.learn.dls.train)
         s, t = _first_tensor(student_out), _first_tensor(teacher_out)
         if s.shape[-1] != t.shape[-1]:
             raise ValueError(f"teacher predicts {t.shape[-1]} classes, student {s.shape[-1]}: KD compares their outputs "
                              "class by class, so give both the same number of outputs (e.g. `num_classes`) in the same order")
+    def batch_items(self): return batch_indices(self.learn.dl, self.learn.iter) if self.teacher_cache is not None else None
+    def after_train(self):
+        "Fill the cache with the items this epoch did not show, so the teacher never runs again"
+        run = self.teacher_run
+        if self.teacher_cache is not None and run is not None and not run.hooks:
+            fill_missing(self.teacher_cache, self.learn.dls.train, self.teacher, getattr(self.learn.dls, 'n_inp', 1))
     def distill_term(self)->Tensor: return kd_loss(_first_tensor(self.pred), self.teacher_logits, self.T)
     def contribution(self, task_loss, term): return self.alpha * (term - task_loss)
