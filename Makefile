@@ -8,7 +8,7 @@ FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
 # Parallel notebooks on few cores slow each other badly when torch spreads over all of them
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
-.PHONY: install demo test nbtest pytest readme export clean-nbs data data-optional
+.PHONY: install demo test nbtest pytest test-slow bench bench-quick readme export clean-nbs data data-optional docs browser
 
 $(VENV)/.installed: pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,30 @@ install: $(VENV)/.installed
 demo: install $(if $(filter fashion-mnist,$(DATA)),data)
 	$(BIN)/python -m fastkd.demo --data $(DATA)
 
-test: install data-optional nbtest pytest
+test: install data-optional browser nbtest pytest
 
 nbtest: install
 	$(TEST_ENV) $(BIN)/nbdev-test --n-workers 2
 
 pytest: install
 	$(TEST_ENV) $(BIN)/python -m pytest tests -q
+
+# Nightly/benchmark target: also the cells marked `#| slow` (the tutorial's training runs)
+test-slow: install data
+	$(TEST_ENV) $(BIN)/nbdev-test --n-workers 2 --flags slow
+
+# Benchmarks (docs page nbs/tutorials/benchmarks.ipynb); fasterai comes with the bench extra
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench data
+	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py
+	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --out nbs/tutorials/benchmark_accuracy.json
+
+bench-quick: $(VENV)/.bench data
+	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py --quick
+	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --quick
 
 readme: install
 	$(BIN)/python tools/readme.py
@@ -46,3 +63,16 @@ data:
 # The tests use Fashion-MNIST when it can be installed, and say so when it cannot
 data-optional:
 	@$(MAKE) --no-print-directory data || echo "note: Fashion-MNIST checks are skipped on this machine"
+
+# The docs site, offline, into _site/: nbdev's notebook processing, then MkDocs (tools/docs.py, mkdocs.yml).
+# Where quarto is installed, `$(BIN)/nbdev-docs` builds nbdev's own site from the same notebooks into _docs/.
+docs: install
+	$(TEST_ENV) $(BIN)/python tools/docs.py
+
+# Headless Chromium for tests/test_docs.py, from Debian's chromium package; without it that test fails and says why
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; \
+	else echo "note: /usr/bin/chromium is missing and cannot be installed here (needs root and apt-get): on Debian/Ubuntu" \
+	  "run sudo apt-get install chromium, elsewhere set CHROMIUM=/path/to/chromium for tests/test_docs.py" >&2; fi

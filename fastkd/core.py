@@ -11,7 +11,7 @@ from torch import nn, Tensor
 from fastai.learner import Learner, Metric
 from fastai.callback.core import Callback
 from fastai.callback.hook import hook_output
-from fastai.torch_core import find_bs
+from fastai.torch_core import find_bs, to_device
 from .hooks import find_module, hook_layers, _first_tensor
 
 # %% auto #0
@@ -36,7 +36,7 @@ def as_teacher(teacher)->nn.Module:
                         f"(e.g. `teacher = {name}(num_classes=10)`) and load its trained weights")
     raise TypeError(f"teacher must be an nn.Module or a fastai Learner, got {type(teacher).__name__}")
 
-# %% ../nbs/02_core.ipynb #c008
+# %% ../nbs/02_core.ipynb #c009
 def _restore_modes(model:nn.Module, modes:list):
     for m, mode in zip(model.modules(), modes): m.training = mode
 
@@ -57,7 +57,7 @@ def _sample_inputs(dls, n:int=2)->tuple:
         random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2]); dl.rng.setstate(states[3])
     return tuple(x[:n] for x in batch[:getattr(dls, 'n_inp', 1)])
 
-# %% ../nbs/02_core.ipynb #c009
+# %% ../nbs/02_core.ipynb #c010
 def norm_stats(dls)->tuple|None:
     "Input normalisation `(mean, std)` of `dls` as tuples of floats, from fastai's `Normalize` or a dataset's `stats`"
     for tfm in getattr(getattr(dls, 'after_batch', None), 'fs', []):
@@ -66,10 +66,15 @@ def norm_stats(dls)->tuple|None:
     stats = getattr(getattr(dls, 'train_ds', None), 'stats', None)
     return None if stats is None else tuple((float(v),) for v in stats)
 
-# %% ../nbs/02_core.ipynb #c010
+# %% ../nbs/02_core.ipynb #c011
+def _fit_device(learn):
+    "Where the student trains: the accelerator's device under fastai's `distrib_ctx`, which moves the model there only after fastkd's `before_fit`; else the student's"
+    acc = getattr(getattr(learn, 'distributed_trainer', None), 'accelerator', None)
+    return acc.device if acc is not None and acc.device_placement else next(learn.model.parameters()).device
+
 def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
-# %% ../nbs/02_core.ipynb #c011
+# %% ../nbs/02_core.ipynb #c012
 class TeacherRun:
     "The teacher during one fit: frozen once, run once per training batch, restored when its last callback leaves"
     def __init__(self, teacher:nn.Module, device):
@@ -113,7 +118,7 @@ class TeacherRun:
         _restore_modes(self.teacher, self.modes)
         for p, flag in zip(self.teacher.parameters(), self.grad_flags): p.requires_grad_(flag)
 
-# %% ../nbs/02_core.ipynb #c012
+# %% ../nbs/02_core.ipynb #c013
 class _FitState:
     "What fastkd holds on one Learner while `fit` runs: active callbacks, teacher runs, the batch's loss total"
     def __init__(self): self.callbacks, self.teachers, self._batch = [], {}, None
@@ -134,7 +139,7 @@ def _task_loss(learn)->Tensor:
     if not labelled.any(): return learn.pred.sum() * 0.
     return learn.loss_func(learn.pred[labelled], *[t[labelled] for t in learn.yb])
 
-# %% ../nbs/02_core.ipynb #c013
+# %% ../nbs/02_core.ipynb #c014
 def _wrap_fit(fit):
     "`Learner.fit` that gives fastkd a registry for the fit and releases all it holds on every way out"
     if getattr(fit, '_fastkd_fits', None) is _fits: return fit  # already wrapped by this copy of the module
@@ -158,7 +163,7 @@ def _wrap_export(export):
     export_student._fastkd_fits = _fits
     return export_student
 
-# %% ../nbs/02_core.ipynb #c014
+# %% ../nbs/02_core.ipynb #c015
 class TermLog(Metric):
     "A Recorder column with the epoch mean of a training-only loss term"
     def __init__(self, name:str): self._name = name; self.start()
@@ -171,7 +176,7 @@ class TermLog(Metric):
     @property
     def name(self): return self._name
 
-# %% ../nbs/02_core.ipynb #c015
+# %% ../nbs/02_core.ipynb #c016
 class DistillationCallback(Callback):
     "Base of fastkd callbacks: teacher, hooks, loss composition, logging and cleanup; subclasses add one loss term"
     order, run_valid = 5, False  # after MixUp (0) mixes the batch, before GradientAccumulation (6) scales the loss
@@ -208,9 +213,9 @@ class DistillationCallback(Callback):
         student = self.learn.model
         for n in self.student_layers: find_module(student, n)
         for n in self.teacher_layers: find_module(self.teacher, n)
-        device = next(student.parameters()).device
-        self.teacher.to(device)
-        xb = _sample_inputs(self.learn.dls)
+        device = _fit_device(self.learn)
+        student.to(device); self.teacher.to(device)
+        xb = to_device(_sample_inputs(self.learn.dls), device)
         s_out, s_feats = _preflight(student, xb, self.student_layers)
         t_out, t_feats = _preflight(self.teacher, xb, self.teacher_layers)
         self.prepare(s_out, t_out, s_feats, t_feats)

@@ -15,6 +15,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from .data import digits_dls, fashion_mnist_dls
 from .kd import KnowledgeDistillationCallback
+from .report import distill_report
 
 # %% auto #0
 __all__ = ['simple_cnn', 'mlp', 'n_params', 'run_demo', 'main']
@@ -46,8 +47,8 @@ def _fit(dls, model, epochs, lr, cbs=None, seed=0, quiet=False):
     return learn, time.perf_counter() - start
 
 def run_demo(data:str='digits', epochs:int=10, labels:int=100, T:float=4., alpha:float=0.5, hidden:int=32,
-             teacher_epochs:int|None=None, seed:int=0, quiet:bool=False)->pd.DataFrame:
-    "Train the teacher and the four students; return the comparison table"
+             teacher_epochs:int|None=None, seed:int=0, quiet:bool=False)->tuple:
+    "Train the teacher and the four students; return the comparison table and the learners, row by row"
     if data not in _DATA: raise ValueError(f"unknown data {data!r}: choose one of {', '.join(_DATA)}")
     make_dls, kw, default_teacher_epochs = _DATA[data]
     dls = make_dls(**kw)
@@ -69,7 +70,7 @@ def run_demo(data:str='digits', epochs:int=10, labels:int=100, T:float=4., alpha
         rows.append(dict(model=name, training_data=labelled, params=n_params(learn.model),
                          accuracy=(preds == learn.dls.valid_ds.y).float().mean().item(),
                          agreement=(preds == teacher_preds).float().mean().item(), seconds=secs))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), [learn for _, _, learn, _ in runs]
 
 # %% ../nbs/11_demo.ipynb #c007
 @call_parse
@@ -82,8 +83,11 @@ def main(data:str='digits', # 'digits' (scikit-learn, default) or 'fashion-mnist
          seed:int=0, # Seed of every fit
         ):
     "Distil a CNN teacher into a small MLP on offline data and print the comparison"
-    table = run_demo(data, epochs, labels, T, alpha, hidden, seed=seed)
+    table, learners = run_demo(data, epochs, labels, T, alpha, hidden, seed=seed)
     print(f"\nfastkd demo on {data}: T={T}, alpha={alpha}, {epochs} epochs per student, seed {seed}\n")
     print(table.to_string(index=False, formatters=dict(accuracy='{:.1%}'.format, agreement='{:.1%}'.format,
                                                         seconds='{:.1f}'.format, params='{:,}'.format)))
+    teacher, student = learners[0], learners[-1]
+    print(f"\nteacher vs the KD student ({table.training_data.iloc[-1]}):")
+    distill_report(teacher, student, teacher.dls.one_batch()[0], student.dls)
     return table

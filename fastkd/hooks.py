@@ -89,7 +89,7 @@ def pair_layers(student:nn.Module, # Student model
                  student_shape=s_out[k][1], teacher_shape=t_out[k][1]) for k in s_out if k in t_out]
     return pd.DataFrame(rows, columns=['student_layer', 'teacher_layer', 'size', 'student_shape', 'teacher_shape'])
 
-# %% ../nbs/01_hooks.ipynb #c016
+# %% ../nbs/01_hooks.ipynb #c017
 def hook_layers(model:nn.Module, # Model whose layers are hooked
                 names:list, # Dotted layer names
                 keep_graph:bool=False, # True for the student (loss backpropagates), False for the teacher

@@ -30,3 +30,5 @@ def test_demo_command_prints_the_table():
     table = res.stdout.split('fastkd demo on digits')[1]
     for row in ('teacher (CNN)', 'student, plain', 'student, KD', '100 labels + unlabelled'): assert row in table
     assert 'accuracy' in table and 'params' in table and 'seconds' in table
+    report = table.split('teacher vs the KD student')[1]
+    assert 'latency' in report.lower() and 'reduction' in report.lower()
