@@ -40,6 +40,8 @@ $(VENV)/.bench: $(VENV)/.installed
 bench: $(VENV)/.bench data
 	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py
 	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --out nbs/tutorials/benchmark_accuracy.json
+	OMP_NUM_THREADS=2 $(BIN)/python bench/sweep.py --out nbs/tutorials/benchmark_sweep.json
+	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --patient --out nbs/tutorials/benchmark_patient.json
 
 bench-quick: $(VENV)/.bench data
 	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py --quick

@@ -9,6 +9,7 @@ weight) where it applies; mean and std over seeds, same epochs/schedule for ever
 
     python bench/accuracy.py            # the full run (about 40 minutes on 2 CPU cores)
     python bench/accuracy.py --quick    # a couple of minutes: smaller data, one seed, fewer epochs
+    python bench/accuracy.py --patient  # (a) and (c) with 3x the epochs and the T, alpha chosen by bench/sweep.py
 Writes bench/results/accuracy.json (and --out, e.g. nbs/tutorials/benchmark_accuracy.json for the docs page).
 """
 import argparse, json, os, platform, statistics, time, warnings
@@ -33,7 +34,9 @@ def parse():
     p.add_argument('--quick', action='store_true'); p.add_argument('--seeds', type=int, default=None)
     p.add_argument('--epochs', type=int, default=None); p.add_argument('--n-train', type=int, default=None)
     p.add_argument('--T', type=float, default=4.); p.add_argument('--alpha', type=float, default=0.5)
-    p.add_argument('--regimes', default='abc'); p.add_argument('--out', default=None)
+    p.add_argument('--regimes', default=None, help='which of a, b, c (default abc; ac with --patient)'); p.add_argument('--out', default=None)
+    p.add_argument('--patient', action='store_true', help="regimes (a) and (c), plain vs KD, with 3x the epochs and the "
+                   "T/alpha that bench/sweep.py chose on a validation split (T=1, alpha=0.9), teacher outputs cached")
     return p.parse_args()
 
 def quiet(learn):
@@ -58,7 +61,8 @@ def fasterai_kd(teacher, T, alpha):
 
 def methods(teacher, args):
     layers = (['2', '5'], ['2', '5'])  # 28x28 and 14x14 stage outputs of both CNNs (pair_layers' choice)
-    kd = lambda: KnowledgeDistillationCallback(teacher, T=args.T, alpha=args.alpha)
+    kd = lambda: KnowledgeDistillationCallback(teacher, T=args.T, alpha=args.alpha, cache=args.patient)
+    if args.patient: return {'plain': lambda: [], 'KD': lambda: [kd()]}
     return {'plain': lambda: [], 'KD': lambda: [kd()],
             'KD + hints': lambda: [kd(), FeatureHintCallback(teacher, *layers, weight=0.1)],
             'KD + AT': lambda: [kd(), AttentionTransferCallback(teacher, *layers, weight=1000.)],
@@ -117,11 +121,14 @@ def summary(out):
 
 if __name__ == '__main__':
     args = parse()
+    if args.patient: args.regimes, args.T, args.alpha, args.epochs = args.regimes or 'ac', 1., 0.9, 3 * (args.epochs or 5)
+    args.regimes = args.regimes or 'abc'
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
     start = time.perf_counter()
     out = run(args)
     out['summary'], out['minutes'] = summary(out), (time.perf_counter() - start) / 60
     print('\n'.join(out['summary'])); print(f"total {out['minutes']:.1f} min")
     RESULTS.mkdir(exist_ok=True)
-    for path in [RESULTS / ('accuracy_quick.json' if args.quick else 'accuracy.json')] + ([Path(args.out)] if args.out else []):
+    name = 'accuracy_patient.json' if args.patient else 'accuracy_quick.json' if args.quick else 'accuracy.json'
+    for path in [RESULTS / name] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))

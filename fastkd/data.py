@@ -109,6 +109,7 @@ def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four i
                       bs:int=128, # Batch size
                       n_labelled:int|None=None, # Keep this many training labels (semi-supervised), None for all
                       labelled_only:bool=False, # Drop the unlabelled items (the labelled ones are repeated to the same epoch length)
+                      valid_from_train:int|None=None, # Validate on this many training images held out (for tuning), not the test set
                       seed:int=42, # Seed of subsetting, label hiding and shuffling
                       device=None, # Defaults to fastai's `default_device()`
                      )->DataLoaders:
@@ -117,8 +118,12 @@ def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four i
     load = lambda stem: torch.from_numpy(_read_idx(_find_idx(path, stem)).copy())
     x_train, y_train = load('train-images-idx3-ubyte')[:, None] / 255., load('train-labels-idx1-ubyte')
     x_valid, y_valid = load('t10k-images-idx3-ubyte')[:, None] / 255., load('t10k-labels-idx1-ubyte')
-    if n_train is not None:
-        keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n_train]
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
+    if valid_from_train:  # a fixed held-out part of the training set, never the test set, for choosing T and alpha
+        held, order = order[-valid_from_train:], order[:-valid_from_train]
+        x_valid, y_valid = x_train[held], y_train[held]
+    if n_train is not None or valid_from_train:
+        keep = order[:n_train] if n_train is not None else order
         x_train, y_train = x_train[keep], y_train[keep]
     if n_valid is not None: x_valid, y_valid = x_valid[:n_valid], y_valid[:n_valid]
     return arrays_dls(x_train, y_train, x_valid, y_valid, FASHION_MNIST_CLASSES, bs, n_labelled, labelled_only, seed, device)

@@ -35,7 +35,7 @@ def mlp(in_features:int, hidden:int=32, n_classes:int=10)->nn.Sequential:
 def n_params(model:nn.Module)->int: return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/11_demo.ipynb #c006
-_DATA = {'digits': (digits_dls, dict(bs=64), 8), 'fashion-mnist': (fashion_mnist_dls, dict(bs=128, n_train=10_000), 3)}
+_DATA = {'digits': (digits_dls, dict(bs=64), 8), 'fashion-mnist': (fashion_mnist_dls, dict(bs=128, n_train=10_000), 5)}
 
 def _fit(dls, model, epochs, lr, cbs=None, seed=0, quiet=False):
     "Fit `model` from `seed`; return the learner and the seconds it took"
