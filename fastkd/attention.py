@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import Tensor
 from .losses import at_loss
 from .core import DistillationCallback
-from .hints import resize_like
+from .hints import resize_like, _check_options, _check_pair
 
 # %% auto #0
 __all__ = ['AttentionTransferCallback']
@@ -25,9 +25,7 @@ class AttentionTransferCallback(DistillationCallback):
                  p:float=2, # Exponent of the attention map
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
                 ):
-        if weight < 0: raise ValueError(f"weight must be >= 0, got {weight}")
-        if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
-        if not student_layers: raise ValueError("give at least one student/teacher layer pair")
+        _check_options(weight, resize, student_layers)
         super().__init__(teacher, student_layers, teacher_layers)
         self.weight, self.p, self.resize = weight, p, resize
 
@@ -37,9 +35,7 @@ class AttentionTransferCallback(DistillationCallback):
             if s.dim() != 4 or t.dim() != 4:
                 raise ValueError(f"{pair}: attention transfer needs 4D (batch, channels, height, width) features; "
                                  "choose convolutional layers (for ViT tokens, FeatureHintCallback works on 3D features)")
-            if s.shape[-2:] != t.shape[-2:] and self.resize != 'interpolate':
-                raise ValueError(f"{pair}: their spatial sizes differ. Pick layers at the same resolution "
-                                 "(`pair_layers(student, teacher, x)` lists them) or pass resize='interpolate'")
+            _check_pair(sn, tn, tuple(s.shape), tuple(t.shape), adapter='auto', resize=self.resize)  # channels may differ
 
     def distill_term(self)->Tensor:
         t_feats = self.teacher_features

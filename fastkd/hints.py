@@ -37,12 +37,19 @@ def _check_pair(s_name:str, t_name:str, s_shape:tuple, t_shape:tuple, adapter:st
                          "Use adapter='auto' to learn a 1x1 conv from the student's channels to the teacher's")
 
 # %% ../nbs/04_hints.ipynb #c006
+def _check_options(weight:float, resize:str|None, student_layers:list):
+    "The argument errors hints and attention transfer share"
+    if weight < 0: raise ValueError(f"weight must be >= 0, got {weight}")
+    if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
+    if not student_layers: raise ValueError("give at least one student/teacher layer pair")
+
+# %% ../nbs/04_hints.ipynb #c007
 def resize_like(student_features:Tensor, teacher_features:Tensor)->Tensor:
     "Student 4D features bilinearly resized to the teacher's spatial size (unchanged when equal)"
     if student_features.shape[-2:] == teacher_features.shape[-2:]: return student_features
     return F.interpolate(student_features, size=teacher_features.shape[-2:], mode='bilinear', align_corners=False)
 
-# %% ../nbs/04_hints.ipynb #c007
+# %% ../nbs/04_hints.ipynb #c008
 class FeatureHintCallback(DistillationCallback):
     "FitNets hints: MSE between (adapted) student feature maps and the teacher's at paired layers"
     term_name = 'hint_loss'
@@ -54,12 +61,10 @@ class FeatureHintCallback(DistillationCallback):
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
                  hint_only_pct:float=0., # Fraction of training, from the start, trained on the hint alone (FitNets stage 1)
                 ):
-        if weight < 0: raise ValueError(f"weight must be >= 0, got {weight}")
+        _check_options(weight, resize, student_layers)
         if adapter not in ('auto', 'conv', 'conv-bn', None):
             raise ValueError(f"adapter must be 'auto', 'conv', 'conv-bn' or None, got {adapter!r}")
-        if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
         if not 0 <= hint_only_pct < 1: raise ValueError(f"hint_only_pct must be in [0, 1), got {hint_only_pct}")
-        if not student_layers: raise ValueError("give at least one student/teacher layer pair")
         super().__init__(teacher, student_layers, teacher_layers)
         self.weight, self.adapter, self.resize, self.hint_only_pct = weight, adapter, resize, hint_only_pct
         self.adapters, self._adapter_shapes = None, None
