@@ -22,7 +22,8 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastkd.data import fashion_mnist_dls
-from fastkd.demo import simple_cnn, n_params
+from fastkd.demo import simple_cnn
+from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
 from fastkd.hints import FeatureHintCallback
 from fastkd.attention import AttentionTransferCallback

@@ -15,10 +15,10 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from .data import digits_dls, fashion_mnist_dls
 from .kd import KnowledgeDistillationCallback
-from .report import distill_report
+from .report import distill_report, n_params
 
 # %% auto #0
-__all__ = ['simple_cnn', 'mlp', 'n_params', 'run_demo', 'main']
+__all__ = ['simple_cnn', 'mlp', 'run_demo', 'main']
 
 # %% ../nbs/11_demo.ipynb #c005
 def simple_cnn(width:int=32, # Channels of the first conv; the next two have 2x and 4x as many
@@ -31,8 +31,6 @@ def simple_cnn(width:int=32, # Channels of the first conv; the next two have 2x 
 def mlp(in_features:int, hidden:int=32, n_classes:int=10)->nn.Sequential:
     "A one-hidden-layer MLP on flattened images: the demo's student"
     return nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
-
-def n_params(model:nn.Module)->int: return sum(p.numel() for p in model.parameters())
 
 # %% ../nbs/11_demo.ipynb #c006
 _DATA = {'digits': (digits_dls, dict(bs=64), 8), 'fashion-mnist': (fashion_mnist_dls, dict(bs=128, n_train=10_000), 5)}

@@ -15,9 +15,13 @@ from .core import DistillationCallback
 __all__ = ['resize_like', 'FeatureHintCallback']
 
 # %% ../nbs/04_hints.ipynb #c005
+def _channels(shape:tuple)->int:
+    "Channels of a feature shape: dim 1 of a 4D map, the last dim of tokens or vectors"
+    return shape[1] if len(shape) == 4 else shape[-1]
+
 def _adapter(student_shape:tuple, teacher_shape:tuple, kind:str|None)->nn.Module:
-    "The module mapping student features to the teacher's channels, or an error saying what to do"
-    cs, ct = student_shape[1] if len(student_shape) == 4 else student_shape[-1], teacher_shape[1] if len(teacher_shape) == 4 else teacher_shape[-1]
+    "The module mapping student features to the teacher's channels (an identity when none is needed)"
+    cs, ct = _channels(student_shape), _channels(teacher_shape)
     if kind is None or (kind == 'auto' and cs == ct): return nn.Identity()
     if len(student_shape) != 4: return nn.Linear(cs, ct)
     conv = nn.Conv2d(cs, ct, 1, bias=kind != 'conv-bn')
@@ -31,9 +35,9 @@ def _check_pair(s_name:str, t_name:str, s_shape:tuple, t_shape:tuple, adapter:st
         fix = " or pass resize='interpolate'" if len(s_shape) == 4 else ''
         raise ValueError(f"{pair}: their spatial sizes differ. Pick layers at the same resolution "
                          f"(`pair_layers(student, teacher, x)` lists them){fix}")
-    channels = (s_shape[1], t_shape[1]) if len(s_shape) == 4 else (s_shape[-1], t_shape[-1])
-    if channels[0] != channels[1] and adapter is None:
-        raise ValueError(f"{pair}: {channels[0]} student channels vs {channels[1]} teacher channels and adapter=None. "
+    cs, ct = _channels(s_shape), _channels(t_shape)
+    if cs != ct and adapter is None:
+        raise ValueError(f"{pair}: {cs} student channels vs {ct} teacher channels and adapter=None. "
                          "Use adapter='auto' to learn a 1x1 conv from the student's channels to the teacher's")
 
 # %% ../nbs/04_hints.ipynb #c006
@@ -71,7 +75,7 @@ class FeatureHintCallback(DistillationCallback):
 
     def prepare(self, student_out, teacher_out, student_feats, teacher_feats):
         shapes = [(tuple(s.shape[1:]), tuple(t.shape[1:])) for s, t in zip(student_feats, teacher_feats)]
-        for (sn, tn), s, t in zip(zip(self.student_layers, self.teacher_layers), student_feats, teacher_feats):
+        for sn, tn, s, t in zip(self.student_layers, self.teacher_layers, student_feats, teacher_feats):
             _check_pair(sn, tn, tuple(s.shape), tuple(t.shape), self.adapter, self.resize)
         if shapes != self._adapter_shapes:  # keep trained adapters across fits unless the layers changed
             ref = student_feats[0]

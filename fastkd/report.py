@@ -14,14 +14,16 @@ from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['size_on_disk_mb', 'cpu_latency_ms', 'valid_accuracy', 'format_report', 'distill_report']
+__all__ = ['n_params', 'size_on_disk_mb', 'cpu_latency_ms', 'valid_accuracy', 'format_report', 'distill_report']
 
 # %% ../nbs/07_report.ipynb #c79a8632
 def _as_model(model)->nn.Module: return model.model if isinstance(model, Learner) else model
 def _plain(x)->Tensor:
     "`x` as a plain CPU tensor: fastai's subclasses such as `TensorImage` dropped"
     return torch.as_tensor(x).as_subclass(Tensor).detach().cpu()
-def _n_params(model)->int: return sum(p.numel() for p in _as_model(model).parameters())
+def n_params(model)->int:
+    "Number of parameters of an `nn.Module` or of a fastai `Learner`'s model"
+    return sum(p.numel() for p in _as_model(model).parameters())
 
 # %% ../nbs/07_report.ipynb #0e39a5c7
 def size_on_disk_mb(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
@@ -95,7 +97,7 @@ def distill_report(teacher, # The teacher: an `nn.Module` or a fastai `Learner` 
                    show:bool=True, # Print the table (`format_report`)
                   )->pd.DataFrame:
     "Teacher vs student: parameters, size on disk, CPU latency and (given `dls`) accuracy, with the reduction in %"
-    rows = {'parameters': _n_params, 'size on disk (MB)': size_on_disk_mb}
+    rows = {'parameters': n_params, 'size on disk (MB)': size_on_disk_mb}
     for bs in batch_sizes:
         rows[f'CPU latency, batch {bs} (ms)'] = partial(cpu_latency_ms, x=x, bs=bs, repeats=repeats, warmup=warmup, n_threads=n_threads)
     if dls is not None: rows['accuracy'] = partial(valid_accuracy, dls=dls)
