@@ -13,13 +13,12 @@ from fastai.callback.core import Callback
 from fastai.callback.hook import hook_output
 from fastai.torch_core import find_bs, to_device
 from .hooks import find_module, hook_layers, _first_tensor
+from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
-__all__ = ['UNLABELLED', 'as_teacher', 'norm_stats', 'TeacherRun', 'TermLog', 'DistillationCallback']
+__all__ = ['as_teacher', 'norm_stats', 'TeacherRun', 'TermLog', 'DistillationCallback']
 
 # %% ../nbs/02_core.ipynb #c005
-UNLABELLED = -100  # label of a training item without a label (PyTorch's `ignore_index`)
-
 _fits = {}  # id(Learner) -> _FitState while its `fit` runs
 
 # %% ../nbs/02_core.ipynb #c006

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastai.data.core import DataLoaders, TfmdDL
 from fastai.torch_core import TensorImageBW, TensorCategory, default_device
 from fastai.losses import CrossEntropyLossFlat
-from .core import UNLABELLED
+from .losses import UNLABELLED
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'ArrayDataset', 'arrays_dls', 'digits_dls', 'fashion_mnist_dls']

@@ -10,7 +10,16 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['kd_loss', 'hint_loss', 'attention_map', 'at_loss']
+__all__ = ['UNLABELLED', 'labelled_items', 'kd_loss', 'hint_loss', 'attention_map', 'at_loss']
+
+# %% ../nbs/00_losses.ipynb #u002
+UNLABELLED = -100  # integer target of an item (or pixel) without a label: PyTorch's `ignore_index`
+
+def labelled_items(y:Tensor, # Targets of a batch, items along dim 0
+                  )->Tensor:
+    "Boolean mask of the items that carry a label: not all `UNLABELLED` (integer targets), not all NaN (float targets)"
+    missing = y.isnan() if y.is_floating_point() else y == UNLABELLED
+    return ~missing.reshape(len(y), -1).all(1)
 
 # %% ../nbs/00_losses.ipynb #c006
 def kd_loss(student_logits:Tensor, # Student's raw logits, classes on the last dimension
