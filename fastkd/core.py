@@ -6,168 +6,298 @@ Docs: https://fastkd.github.io/fastkd/core.html.md"""
 
 # %% ../nbs/02_core.ipynb #c001
 from __future__ import annotations
-import functools, random, warnings, numpy as np, torch, torch.distributed as dist
+import contextlib, copy, functools, gc, math, random, warnings, weakref, numpy as np, torch, torch.distributed as dist
+from numbers import Real
 from torch import nn, Tensor
+from fastcore.basics import patch
+from fastcore.foundation import L
 from fastai.learner import Learner, Metric
+from fastai.layers import NoneReduce
+from fastai.optimizer import OptimWrapper
 from fastai.callback.core import Callback
-from fastai.callback.hook import hook_output
+from fastai.callback.mixup import MixHandler
+from fastai.callback.schedule import LRFinder
+from fastai.callback.training import GradientAccumulation
+from fastai.data.transforms import Normalize
 from fastai.torch_core import find_bs, to_device
-from .hooks import find_module, hook_layers, _first_tensor
+from .hooks import find_module, as_module, output_tensor, LayerOutputs, eval_mode, model_modes, set_modes
 from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
-__all__ = ['as_teacher', 'norm_stats', 'TeacherRun', 'TermLog', 'DistillationCallback']
+__all__ = ['check_number', 'check_layer_names', 'check_separate', 'teacher_inputs', 'TeacherRun', 'LabelledLoss', 'unwrap',
+           'TermLog', 'norm_stats', 'vocab_difference', 'DistillationCallback']
 
 # %% ../nbs/02_core.ipynb #c005
-_fits = {}  # id(Learner) -> _FitState while its `fit` runs
+def _interval(low, high, open_low, open_high)->str:
+    if low is not None and high is not None: return f"in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+    if low is not None: return f"{'>' if open_low else '>='} {low}"
+    return f"{'<' if open_high else '<='} {high}"
 
-# %% ../nbs/02_core.ipynb #c006
-def as_teacher(teacher)->nn.Module:
-    "The teacher model from an `nn.Module` or a fastai `Learner`; a clear error for anything else"
-    if isinstance(teacher, Learner): return teacher.model
-    if isinstance(teacher, nn.Module): return teacher
-    name = getattr(teacher, '__name__', type(teacher).__name__)
-    if isinstance(teacher, type):
-        raise TypeError(f"teacher is the class {name}, not a model: pass a trained instance, "
-                        f"e.g. `teacher = {name}(...)` followed by `teacher.load_state_dict(...)`")
-    if callable(teacher):
-        raise TypeError(f"teacher is the function {name}, not a model: call it to build the model "
-                        f"(e.g. `teacher = {name}(num_classes=10)`) and load its trained weights")
-    raise TypeError(f"teacher must be an nn.Module or a fastai Learner, got {type(teacher).__name__}")
+def check_number(value, # The argument's value
+                 name:str, # The argument's name, used in the message
+                 low:float|None=None, # Lowest value allowed (None: no bound)
+                 high:float|None=None, # Highest value allowed (None: no bound)
+                 open_low:bool=False, # Exclude `low` itself
+                 open_high:bool=False, # Exclude `high` itself
+                 hint:str='', # What the argument does, appended to the message
+                )->float:
+    "`value` as a float when it is a finite real number within the bounds; an error naming `name` otherwise"
+    suffix = f": {hint}" if hint else ''
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}{suffix}")
+    if not math.isfinite(value): raise ValueError(f"{name} must be a finite number, got {value}{suffix}")
+    below = low is not None and (value <= low if open_low else value < low)
+    above = high is not None and (value >= high if open_high else value > high)
+    if below or above: raise ValueError(f"{name} must be {_interval(low, high, open_low, open_high)}, got {value}{suffix}")
+    return float(value)
 
-# %% ../nbs/02_core.ipynb #c009
-def _restore_modes(model:nn.Module, modes:list):
-    for m, mode in zip(model.modules(), modes): m.training = mode
-
-def _preflight(model:nn.Module, xb:tuple, names:list):
-    "Output and named-layer activations of `model` on `xb`, computed in eval mode under no_grad, leaving no trace"
-    modes = [m.training for m in model.modules()]
-    try:
-        with hook_layers(model, names) as hooks, torch.no_grad():
-            return model.eval()(*xb), list(hooks.stored)
-    finally: _restore_modes(model, modes)
-
-def _sample_inputs(dls, n:int=2)->tuple:
-    "The inputs of `n` items from the validation set (training set if there is none), leaving every RNG as it was"
-    dl = dls.valid if len(dls.loaders) > 1 and len(dls.valid) else dls.train
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state(), dl.rng.getstate()
-    try: batch = dl.one_batch()
-    finally:
-        random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2]); dl.rng.setstate(states[3])
-    return tuple(x[:n] for x in batch[:getattr(dls, 'n_inp', 1)])
+# %% ../nbs/02_core.ipynb #c007
+def check_layer_names(names, # What the user passed: a list of dotted layer names
+                      arg:str, # The argument's name, used in the message
+                     )->list:
+    "`names` as a list of strings; an error for one string (it would be split into characters) or a non-string name"
+    if isinstance(names, str):
+        raise TypeError(f"{arg} must be a list of layer names, got the string {names!r}: write [{names!r}]")
+    try: names = list(names)
+    except TypeError: raise TypeError(f"{arg} must be a list of layer names, got {type(names).__name__}") from None
+    bad = next((n for n in names if not isinstance(n, str)), None)
+    if bad is not None:
+        raise TypeError(f"{arg} must hold layer names as strings (dotted, as in `model.named_modules()`, e.g. 'layer2'), "
+                        f"got a {type(bad).__name__}")
+    return names
 
 # %% ../nbs/02_core.ipynb #c010
-def norm_stats(dls)->tuple|None:
-    "Input normalisation `(mean, std)` of `dls` as tuples of floats, from fastai's `Normalize` or a dataset's `stats`"
-    for tfm in getattr(getattr(dls, 'after_batch', None), 'fs', []):
-        if type(tfm).__name__ == 'Normalize':
-            return tuple(torch.as_tensor(tfm.mean).flatten().tolist()), tuple(torch.as_tensor(tfm.std).flatten().tolist())
-    stats = getattr(getattr(dls, 'train_ds', None), 'stats', None)
-    return None if stats is None else tuple((float(v),) for v in stats)
+def _tensors(model:nn.Module)->dict:
+    "Storage address -> name of every parameter and buffer of `model`"
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+    return {t.untyped_storage().data_ptr(): n for n, t in named if t.numel() and t.device.type != 'meta'}
 
-# %% ../nbs/02_core.ipynb #c011
-def _fit_device(learn):
-    "Where the student trains: the accelerator's device under fastai's `distrib_ctx`, which moves the model there only after fastkd's `before_fit`; else the student's"
-    acc = getattr(getattr(learn, 'distributed_trainer', None), 'accelerator', None)
-    return acc.device if acc is not None and acc.device_placement else next(learn.model.parameters()).device
+def check_separate(student:nn.Module, # The student model
+                   teacher:nn.Module, # The teacher model
+                  ):
+    "An error when the teacher is the student, a part of it, or shares a parameter or buffer with it"
+    fix = "Distil from a separate copy: `teacher = copy.deepcopy(model)` before training the student"
+    if teacher is student: raise ValueError(f"the teacher is the student itself. {fix}")
+    part = next((n for n, m in student.named_modules() if m is teacher), None)
+    if part is not None: raise ValueError(f"the teacher is the student's layer {part!r}. {fix}")
+    shared = [n for ptr, n in _tensors(teacher).items() if ptr in _tensors(student)]
+    if shared: raise ValueError(f"the teacher shares {len(shared)} parameters or buffers with the student "
+                                f"(e.g. {shared[0]!r}): training the student would change the teacher. {fix}")
 
-def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+# %% ../nbs/02_core.ipynb #c013
+def _home(model:nn.Module):
+    "The device all of `model`'s parameters and buffers are on; None when they are spread over several (or there are none)"
+    devices = {t.device for t in [*model.parameters(), *model.buffers()]}
+    return devices.pop() if len(devices) == 1 else None
 
-# %% ../nbs/02_core.ipynb #c012
+def _dtype(model:nn.Module):
+    "The dtype of `model`'s first floating-point parameter (None without one)"
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+def teacher_inputs(teacher:nn.Module, # The teacher model
+                   xb:tuple, # The batch's inputs
+                   device=None, # Where the teacher runs; None: where its parameters are
+                  )->tuple:
+    "The inputs `xb` moved to the teacher's device, floating-point ones cast to the teacher's dtype"
+    device, dtype = device or _home(teacher), _dtype(teacher)
+    def move(x):
+        if not isinstance(x, Tensor): return x
+        if device is not None and x.device != device: x = x.to(device)
+        return x.to(dtype) if dtype is not None and x.is_floating_point() and x.dtype != dtype else x
+    return tuple(move(x) for x in xb)
+
+# %% ../nbs/02_core.ipynb #c015
 class TeacherRun:
-    "The teacher during one fit: frozen once, run once per training batch, restored when its last callback leaves"
-    def __init__(self, teacher:nn.Module, device):
-        self.teacher, self.users, self.hooks, self._batch, self.logits = teacher, [], {}, None, None
-        self.modes = [m.training for m in teacher.modules()]
-        self.grad_flags = [p.requires_grad for p in teacher.parameters()]
-        teacher.to(device).eval().requires_grad_(False)
-        self.n_forward, self.cache = 0, None
+    "A teacher during one fit: frozen in eval mode, run once per training batch under no_grad; `restore` gives it back"
+    def __init__(self, teacher:nn.Module, # The teacher model
+                 device:torch.device, # Where the student trains
+                ):
+        self.teacher, self.fit_device, self.users, self.features, self._batch, self.output = teacher, device, [], None, None, None
+        self.modes, self.grad_flags, self.home = model_modes(teacher), [p.requires_grad for p in teacher.parameters()], _home(teacher)
+        self.moved = self.home is not None and self.home.type == 'cpu' and torch.device(device).type != 'cpu'
+        if self.moved: teacher.to(device)
+        self.device = torch.device(device) if self.moved or self.home is None else self.home
+        teacher.eval().requires_grad_(False)
 
     def hook(self, names:list):
         "Capture the outputs of the named teacher layers (detached) from now on"
-        for n in names:
-            if n not in self.hooks: self.hooks[n] = hook_output(find_module(self.teacher, n), detach=True, cpu=False)
-
-    def __call__(self, xb:tuple, idxs=None)->Tensor:
-        "Teacher logits for the batch `xb` (items `idxs`), computed once per batch whoever asks, or read from the cache"
-        if self._batch is xb: return self.logits
-        cached = self.cache.lookup(idxs) if self.cache is not None and idxs is not None and not self.hooks else None
-        if cached is not None: self.logits = cached
+        if self.features is None: self.features = LayerOutputs(self.teacher, names, detach=True, role='teacher')
         else:
-            with torch.no_grad(): self.logits = self.teacher(*xb)
-            self.n_forward += 1
-            logits = _first_tensor(self.logits)
-            if not torch.isfinite(logits).all():
-                raise FloatingPointError("the teacher produced NaN or inf logits on a training batch: check that its "
-                    "trained weights are loaded, that it gets the inputs normalised as in its own training, and, under "
-                    "fp16, try `to_bf16()` to avoid overflow")
-            if self.cache is not None and idxs is not None: self.cache.store(idxs, logits)
-        self._batch = xb
-        return self.logits
+            self.features.names += [n for n in names if n not in self.features.names]
+            self.features.attach(self.teacher)
 
-    def features(self, names:list)->list: return [self.hooks[n].stored for n in names]
-    def forget_batch(self):
-        self._batch = self.logits = None
-        for h in self.hooks.values(): h.stored = None
+    def __call__(self, xb:tuple):
+        "The teacher's output on the batch `xb`, on the student's device: computed once per batch, whoever asks"
+        if self._batch is xb: return self.output
+        if self.features is not None: self.features.clear()
+        with torch.no_grad(): out = self.teacher(*teacher_inputs(self.teacher, xb, self.device))
+        if not torch.isfinite(output_tensor(out, 'teacher')).all():
+            raise FloatingPointError("the teacher produced NaN or inf outputs on a training batch: check that its "
+                "trained weights are loaded, that it gets the inputs normalised as in its own training, and, under "
+                "fp16, try `to_bf16()` to avoid overflow")
+        self.output, self._batch = (out if self.device == torch.device(self.fit_device) else to_device(out, self.fit_device)), xb
+        return self.output
 
-    def restore(self):
-        "Remove the teacher hooks and give back the teacher's modes and `requires_grad` flags"
-        for h in self.hooks.values(): h.remove()
-        self.hooks = {}
-        _restore_modes(self.teacher, self.modes)
-        for p, flag in zip(self.teacher.parameters(), self.grad_flags): p.requires_grad_(flag)
+    def forget(self):
+        "Drop the batch's output and captured features"
+        self._batch = self.output = None
+        if self.features is not None: self.features.clear()
 
-# %% ../nbs/02_core.ipynb #c013
+    def restore(self)->list:
+        "Remove the hooks; give the teacher its modes, `requires_grad` flags and device back. Returns the errors met"
+        steps = [lambda: self.features is not None and self.features.remove(), lambda: set_modes(self.teacher, self.modes),
+                 lambda: [p.requires_grad_(f) for p, f in zip(self.teacher.parameters(), self.grad_flags)],
+                 lambda: self.moved and self.teacher.to(self.home)]
+        return _run_all(steps)
+
+def _run_all(steps:list)->list:
+    "Run every step even when one fails; return the exceptions raised"
+    errors = []
+    for step in steps:
+        try: step()
+        except BaseException as e: errors.append(e)
+    return errors
+
+# %% ../nbs/02_core.ipynb #c019
+def _take(o, keep:Tensor):
+    "The items `keep` of `o` (a tensor, or a tuple of them)"
+    if isinstance(o, Tensor): return o[keep] if o.dim() and len(o) == len(keep) else o
+    return type(o)(_take(t, keep) for t in o) if isinstance(o, (tuple, list)) else o
+
+def _ignore_index(loss_func)->int|None:
+    "The target value `loss_func` ignores (fastai's `CrossEntropyLossFlat` wraps it in `func`), or None"
+    return getattr(loss_func, 'ignore_index', getattr(getattr(loss_func, 'func', None), 'ignore_index', None))
+
+class LabelledLoss:
+    "The Learner's loss function on the labelled items of a batch only; items whose target is `UNLABELLED` or NaN are left out"
+    def __init__(self, loss_func): self.loss_func = loss_func  # The Learner's loss function
+
+    def __call__(self, pred, *yb, **kwargs):
+        y = yb[0] if yb else None
+        missing = y.isnan() if y is not None and y.is_floating_point() else (y == UNLABELLED) if y is not None else None
+        if missing is None or not missing.any(): return self.loss_func(pred, *yb, **kwargs)
+        per_item = missing.reshape(len(y), -1)
+        keep = ~per_item.all(1)
+        self._check_partial(y, per_item & keep[:, None])
+        if getattr(self, 'reduction', kwargs.get('reduction')) == 'none':  # MixUp's per-item losses: zeros where unlabelled
+            filled = torch.where(missing, torch.zeros_like(y), y)
+            out = self.loss_func(pred, filled, *yb[1:], **kwargs)
+            return out * keep.to(out.dtype) if out.shape == keep.shape else out
+        if not keep.any(): return output_tensor(pred).float().sum() * 0.
+        return self.loss_func(_take(pred, keep), *[_take(t, keep) for t in yb], **kwargs)
+
+    def _check_partial(self, y:Tensor, partial:Tensor):
+        "Items labelled in part: fine for integer masks when the loss ignores `UNLABELLED` pixels, an error otherwise"
+        if not partial.any(): return
+        if y.is_floating_point():
+            raise ValueError("a float target is NaN in part of an item: fastkd leaves out whole items only. Mark an "
+                             "unlabelled item with NaN in every position of its target, or give its full target")
+        if _ignore_index(self.loss_func) != UNLABELLED:
+            raise ValueError(f"some targets are UNLABELLED ({UNLABELLED}) in part of an item (void pixels), but the loss "
+                             f"function {type(self.loss_func).__name__} does not ignore them: use one with "
+                             f"ignore_index={UNLABELLED}, such as fastai's CrossEntropyLossFlat(axis=1)")
+
+    @property
+    def reduction(self): return self.loss_func.reduction  # AttributeError when the wrapped loss has none, as for it
+    @reduction.setter
+    def reduction(self, value): self.loss_func.reduction = value
+    def __getattr__(self, name):
+        if name == 'loss_func': raise AttributeError(name)  # while unpickling
+        return getattr(self.loss_func, name)
+    def __repr__(self): return f"LabelledLoss({self.loss_func!r})"
+
+# %% ../nbs/02_core.ipynb #c022
+def _mixed_task_loss(mix:MixHandler, loss_func, pred, yb:tuple)->Tensor:
+    "MixUp/CutMix's task loss on a batch with unlabelled items: each label present weighs by its share of the mix"
+    with NoneReduce(loss_func) as lf: loss1, loss = lf(pred, *mix.yb1), lf(pred, *yb)
+    w1, w = (1 - mix.lam) * labelled_items(mix.yb1[0]), mix.lam * labelled_items(yb[0])
+    total = (w1 + w).sum()
+    return (w1 * loss1 + w * loss).sum() / total if total > 0 else output_tensor(pred).float().sum() * 0.
+
+# %% ../nbs/02_core.ipynb #c024
+def unwrap(model:nn.Module)->nn.Module:
+    "The model inside a `DistributedDataParallel` (or `DataParallel`) wrapper, else `model`"
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+def _fit_device(learn):
+    "Where the student trains: the accelerator's device under fastai's `distrib_ctx`, which moves the model there only after fastkd's `before_fit`; else the student's"
+    acc = getattr(getattr(learn, 'distributed_trainer', None), 'accelerator', None)
+    if acc is not None and acc.device_placement: return acc.device
+    return next(learn.model.parameters(), torch.empty(0)).device
+
+def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+def _mixer(learn)->MixHandler|None:
+    "The MixUp/CutMix callback mixing targets through the loss function, if any"
+    return next((cb for cb in learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'stack_y', False)), None)
+
+# %% ../nbs/02_core.ipynb #c025
 class _FitState:
-    "What fastkd holds on one Learner while `fit` runs: active callbacks, teacher runs, the batch's loss total"
-    def __init__(self): self.callbacks, self.teachers, self._batch = [], {}, None
+    "What fastkd holds on one Learner while `fit` runs: active callbacks, teacher runs, the loss wrapper, the batch's loss"
+    def __init__(self, learn:Learner):
+        self.learn, self.callbacks, self.runs, self._batch, self.total = learn, [], {}, None, None
+        self.loss_func = self.wrapper = None  # the Learner's own loss function and fastkd's wrapper of it
 
-    def task_loss(self, learn)->Tensor:
-        "The batch's task loss on labelled items, computed once per batch; the batch's loss total starts from it"
-        if self._batch is not learn.xb: self._batch = learn.xb; self.task = self.total = _task_loss(learn)
-        return self.task
+    def teacher_run(self, teacher:nn.Module, device)->TeacherRun:
+        "The run of `teacher` in this fit, created (and the teacher frozen) the first time a callback asks"
+        if id(teacher) not in self.runs: self.runs[id(teacher)] = TeacherRun(teacher, device)
+        return self.runs[id(teacher)]
 
-    def release(self):
-        for cb in list(reversed(self.callbacks)): cb._release(self)
+    def wrap_loss(self):
+        "Put `LabelledLoss` around the Learner's loss function for the fit"
+        if self.loss_func is None:
+            self.loss_func = self.learn.loss_func
+            self.wrapper = self.learn.loss_func = LabelledLoss(self.loss_func)
 
-def _task_loss(learn)->Tensor:
-    "The task loss of the batch, unlabelled items (`UNLABELLED`) excluded; zero when no item has a label"
-    y = learn.yb[0] if len(learn.yb) else None
-    if y is None or y.is_floating_point() or not (y == UNLABELLED).any(): return learn.loss_grad
-    labelled = (y != UNLABELLED).reshape(len(y), -1).all(1)
-    if not labelled.any(): return learn.pred.sum() * 0.
-    return learn.loss_func(learn.pred[labelled], *[t[labelled] for t in learn.yb])
+    def swap_loss(self, old, new):
+        "Replace the loss function `old` by `new` wherever the Learner holds it (MixUp/CutMix keep it as `old_lf`)"
+        if self.loss_func is None: return
+        if self.learn.loss_func is old: self.learn.loss_func = new
+        for cb in self.learn.cbs:
+            if getattr(cb, 'old_lf', None) is old: cb.old_lf = new
 
-# %% ../nbs/02_core.ipynb #c014
-def _wrap_fit(fit):
-    "`Learner.fit` that gives fastkd a registry for the fit and releases all it holds on every way out"
-    if getattr(fit, '_fastkd_fits', None) is _fits: return fit  # already wrapped by this copy of the module
-    @functools.wraps(fit)
-    def fit_and_release(self, *args, **kwargs):
-        outer = id(self) not in _fits
-        if outer: _fits[id(self)] = _FitState()
-        try: return fit(self, *args, **kwargs)
+    def unwrap_loss(self):
+        self.swap_loss(self.wrapper, self.loss_func)
+        self.loss_func = self.wrapper = None
+
+    def loss_so_far(self)->Tensor:
+        "The batch's loss so far: at the first call in a batch, the task loss times the product of the task weights plus other callbacks' additions"
+        learn = self.learn
+        if self._batch is learn.xb: return self.total
+        task, mix = learn.loss, _mixer(learn)
+        if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
+            task = _mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)
+        others = learn.loss_grad - learn.loss  # e.g. RNNRegularizer's AR/TAR terms: full weight
+        weight = math.prod(cb.task_weight for cb in self.callbacks)
+        self._batch, self.total = learn.xb, weight * task + others
+        return self.total
+
+    def forget_batch(self):
+        self._batch = self.total = None
+        for run in self.runs.values(): run.forget()
+
+    def release(self)->list:
+        "Undo what every callback registered, then give the teachers back (last, whatever failed before). Returns the errors"
+        errors = []
+        try:
+            for cb in reversed(self.callbacks[:]): errors += cb._release(self)
+            errors += _run_all([self.unwrap_loss])
         finally:
-            if outer: _fits.pop(id(self)).release()
-    fit_and_release._fastkd_fits = _fits
-    return fit_and_release
+            for run in self.runs.values(): errors += run.restore()
+            self.runs, self.total = {}, None
+        return errors
 
-def _wrap_export(export):
-    "`Learner.export` that leaves fastkd callbacks, and so the teacher, out of the exported file"
-    if getattr(export, '_fastkd_fits', None) is _fits: return export
-    @functools.wraps(export)
-    def export_student(self, *args, **kwargs):
-        with self.removed_cbs([cb for cb in self.cbs if isinstance(cb, DistillationCallback)]):
-            return export(self, *args, **kwargs)
-    export_student._fastkd_fits = _fits
-    return export_student
-
-# %% ../nbs/02_core.ipynb #c015
+# %% ../nbs/02_core.ipynb #c026
 class TermLog(Metric):
     "A Recorder column with the epoch mean of a training-only loss term"
-    def __init__(self, name:str): self._name = name; self.start()
-    def start(self): self.total, self.count = 0., 0
-    def add(self, value:Tensor, bs:int): self.total, self.count = self.total + value.detach() * bs, self.count + bs
+    def __init__(self, name:str, # The column's name, e.g. 'kd_loss'
+                ): self._name = name; self.start()
+    def start(self):
+        "Forget the terms of the previous epoch"
+        self.total, self.count = 0., 0
+    def add(self, value:Tensor, # The batch's (unweighted) term
+            bs:int, # Number of items in the batch
+           ): self.total, self.count = self.total + value.detach() * bs, self.count + bs
     def reset(self): pass  # the Recorder resets metrics before validation; this column keeps the training mean
     def accumulate(self, learn): pass
     @property
@@ -175,129 +305,392 @@ class TermLog(Metric):
     @property
     def name(self): return self._name
 
-# %% ../nbs/02_core.ipynb #c016
+# %% ../nbs/02_core.ipynb #c029
+def _sample_batch(dls, n:int=2)->tuple:
+    "Inputs of `n` items from the validation set (training set if there is none), leaving every RNG as it was"
+    dl = dls.valid if len(dls.loaders) > 1 and len(dls.valid) else dls.train
+    rng = getattr(dl, 'rng', None)  # a plain PyTorch DataLoader has none
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state(), rng.getstate() if rng is not None else None
+    try: batch = dl.one_batch() if hasattr(dl, 'one_batch') else next(iter(dl))
+    finally:
+        random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
+        if rng is not None: rng.setstate(states[3])
+    n_inp = _n_inp(dls)
+    if len(batch) <= n_inp:
+        raise ValueError(f"the DataLoaders' batches hold {len(batch)} element(s) and no target: fastai computes no loss "
+                         "and takes no optimiser step without targets, so nothing would be distilled. Give every item a "
+                         f"target and mark those without a label UNLABELLED ({UNLABELLED}; NaN for float targets)")
+    return tuple(x[:n] for x in batch[:n_inp])
+
+def _n_inp(dls)->int:
+    try: return dls.n_inp
+    except AttributeError: return 1  # plain PyTorch DataLoaders
+
+def _preflight(model:nn.Module, xb:tuple, names:list, role:str):
+    "Output and named-layer outputs of `model` on `xb`, computed in eval mode under no_grad, leaving no trace"
+    with LayerOutputs(model, names, role=role) as outputs, eval_mode(model), torch.no_grad():
+        out = model(*xb)
+        return out, outputs.stored
+
+# %% ../nbs/02_core.ipynb #c029b
+def norm_stats(dls, # fastai `DataLoaders`
+              )->tuple|None:
+    "Input normalisation `(mean, std)` of `dls` as tuples of floats, from fastai's `Normalize` or a dataset's `stats`"
+    for tfm in getattr(getattr(dls, 'after_batch', None), 'fs', []):
+        if isinstance(tfm, Normalize):
+            return tuple(torch.as_tensor(tfm.mean).flatten().tolist()), tuple(torch.as_tensor(tfm.std).flatten().tolist())
+    stats = getattr(getattr(dls, 'train_ds', None), 'stats', None)
+    return None if stats is None else tuple((float(v),) for v in stats)
+
+def _data_info(dls)->dict:
+    "What the student's data is checked against: the teacher Learner's vocab and input normalisation"
+    return dict(vocab=getattr(dls, 'vocab', None), norm=norm_stats(dls))
+
+def _nested(v): return isinstance(v, (list, tuple)) or type(v).__name__ in ('L', 'CategoryMap')
+
+def vocab_difference(teacher_vocab, # The teacher Learner's `dls.vocab`
+                     student_vocab, # The student Learner's `dls.vocab`
+                     where:str='vocab', # How to name the vocab in the message
+                    )->str|None:
+    "None when the vocabs are equal, else a short account: sizes and the first entries that differ"
+    if not (_nested(teacher_vocab) and _nested(student_vocab)):
+        return None if teacher_vocab == student_vocab else f"{where} is {teacher_vocab!r} for the teacher, {student_vocab!r} for the student"
+    t, s = list(teacher_vocab), list(student_vocab)
+    if t and _nested(t[0]) and len(t) == len(s):  # fastai text: [token vocab, class vocab]
+        return next((d for i, (a, b) in enumerate(zip(t, s)) if (d := vocab_difference(a, b, f'{where}[{i}]'))), None)
+    i = next((i for i, (a, b) in enumerate(zip(t, s)) if a != b), None)
+    if i is None and len(t) == len(s): return None
+    sizes = f"{where} has {len(t):,} entries for the teacher and {len(s):,} for the student"
+    if i is None: return f"{sizes}; the first {min(len(t), len(s)):,} agree"
+    return f"{sizes}; they first differ at index {i}: {t[i]!r} (teacher) vs {s[i]!r} (student)"
+
+# %% ../nbs/02_core.ipynb #c030
 class DistillationCallback(Callback):
     "Base of fastkd callbacks: teacher, hooks, loss composition, logging and cleanup; subclasses add one loss term"
-    order, run_valid = 5, False  # after MixUp (0) mixes the batch, before GradientAccumulation (6) scales the loss
-    term_name, teacher_cache = 'distill_loss', None
+    order, run_valid = GradientAccumulation.order - 1, False  # after MixUp (0) mixes the batch, before GradientAccumulation scales the loss
+    term_name = 'distill_loss'
+    _stateattrs = ('_learn', 'teacher_runs', 'fit_state', 'student_outputs', 'term_log', '_extra_state', '_snapshot')
 
-    def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`
+    def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner` (a list of them for an ensemble, where the subclass allows it)
                  student_layers:list=(), # Dotted names of student layers whose outputs the term uses
                  teacher_layers:list=(), # Dotted names of the teacher layers paired with them
                 ):
-        self.teacher_learner = teacher if isinstance(teacher, Learner) else None
-        self.teacher = as_teacher(teacher)
-        self.student_layers, self.teacher_layers = list(student_layers), list(teacher_layers)
+        teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+        if not teachers: raise ValueError("teacher is an empty list: give at least one trained teacher")
+        self.teacher_data = [_data_info(t.dls) if isinstance(t, Learner) else None for t in teachers]
+        self.teachers = [as_module(t, 'teacher') for t in teachers]
+        self.student_layers = check_layer_names(student_layers, 'student_layers')
+        self.teacher_layers = check_layer_names(teacher_layers, 'teacher_layers')
         if len(self.student_layers) != len(self.teacher_layers):
             raise ValueError(f"{len(self.student_layers)} student layers but {len(self.teacher_layers)} teacher layers: "
                              "give one teacher layer per student layer (`pair_layers(student, teacher, x)` suggests pairs)")
-        self.teacher_run, self.term_log, self.student_hooks = None, None, None
+        if self.teacher_layers and len(self.teachers) > 1:
+            raise ValueError(f"layer pairs need one teacher, got {len(self.teachers)}: pass the teacher whose layers you name")
+        self._init_state()
+
+    def _init_state(self):
+        "Unbound, outside any fit: also what a pickled or deep-copied callback starts from"
+        super()._init_state()
+        self.__dict__['_learn'] = None
+        self._reset_fit()
+
+    def _reset_fit(self):
+        "The attributes that exist only during a fit"
+        self.teacher_runs = self.fit_state = self.student_outputs = self.term_log = self._snapshot = None
+        self._extra_state = {}
+
+    @property
+    def teacher(self)->nn.Module:
+        "The (first) teacher model"
+        return self.teachers[0]
+
+    @property
+    def learn(self)->Learner|None:
+        "The Learner this callback is bound to"
+        return self.__dict__.get('_learn')
+    @learn.setter
+    def learn(self, learn):
+        _check_unbound(self, learn)
+        self.__dict__['_learn'] = learn
 
     # What a subclass provides
-    def prepare(self, student_out, teacher_out, student_feats:list, teacher_feats:list):
-        "Check the sample batch's outputs and features; build extra modules. Raise here, nothing is registered yet"
-    def distill_term(self)->Tensor: raise NotImplementedError
-    def contribution(self, task_loss:Tensor, term:Tensor)->Tensor:
-        "What the term adds to the training loss (a weighted term by default)"
-        return term
-    def extra_parameters(self)->list:
-        "Trainable parameters besides the student's (e.g. adapters), optimised with the student's last group"
+    def prepare(self, student_out, teacher_outs:list, student_feats:list, teacher_feats:list):
+        "Check the sample batch's outputs and features, build extra modules; raise here, before anything is registered"
+    def distill_term(self)->Tensor:
+        "This batch's (unweighted) term, logged in the `term_name` column"
+        raise NotImplementedError
+    @property
+    def loss_weight(self)->float:
+        "Weight of the term in the training loss (the callback's `weight` by default)"
+        return getattr(self, 'weight', 1.)
+    @property
+    def task_weight(self)->float:
+        "Weight this callback wants on the task loss; the base multiplies the weights of all callbacks (1 by default)"
+        return 1.
+    def extra_modules(self)->list:
+        "Modules trained with the student besides it (e.g. adapters): in its optimiser's last group during the fit only"
         return []
 
-    # Plumbing
-    def before_fit(self):
-        state = _fits.get(id(self.learn))
-        if state is None or self in state.callbacks: return  # `validate`/`get_preds`, or a nested call
-        self._check_learners()
-        student = self.learn.model
-        for n in self.student_layers: find_module(student, n)
-        for n in self.teacher_layers: find_module(self.teacher, n)
-        device = _fit_device(self.learn)
-        student.to(device); self.teacher.to(device)
-        xb = to_device(_sample_inputs(self.learn.dls), device)
-        s_out, s_feats = _preflight(student, xb, self.student_layers)
-        t_out, t_feats = _preflight(self.teacher, xb, self.teacher_layers)
-        self.prepare(s_out, t_out, s_feats, t_feats)
-        self._register(state, device)
+def _check_unbound(cb:Callback, learn):
+    "An error when `cb` is bound to another live Learner that still holds it: that one would train without distillation"
+    old = cb.__dict__.get('_learn')
+    if learn is None or old is None or old is learn or not any(c is cb for c in old.cbs): return
+    ref = weakref.ref(old)
+    cb.__dict__['_learn'] = old = None
+    gc.collect()  # a Learner the user dropped lingers in a reference cycle until collected: it does not count
+    old = ref()
+    if old is not None and any(c is cb for c in old.cbs):
+        cb.__dict__['_learn'] = old
+        raise ValueError(f"this {type(cb).__name__} is already attached to another Learner, which would then train "
+                         "without distillation and without a word. Create one callback per Learner (or remove it "
+                         "from the other with `other_learn.remove_cb(cb)`)")
 
-    def _check_learners(self):
-        "Fail when a teacher `Learner` was trained on other classes than the student's; warn when its inputs were normalised differently"
-        t_dls = getattr(self.teacher_learner, 'dls', None)
-        if t_dls is None: return
-        t_vocab, s_vocab = getattr(t_dls, 'vocab', None), getattr(self.learn.dls, 'vocab', None)
-        if t_vocab is not None and s_vocab is not None and list(t_vocab) != list(s_vocab):
-            raise ValueError(f"the teacher Learner's classes {list(t_vocab)[:5]}... differ from the student's "
-                             f"{list(s_vocab)[:5]}...: distillation compares outputs class by class, so both must use "
-                             "the same vocab in the same order")
-        t_stats, s_stats = norm_stats(t_dls), norm_stats(self.learn.dls)
+# %% ../nbs/02_core.ipynb #c034
+def _fit_state(learn)->_FitState|None:
+    "What fastkd holds on `learn` while its `fit` runs (None outside a fit)"
+    return getattr(learn, '_fastkd_fit', None) if learn is not None else None
+
+def _params(modules:list)->list: return [p for m in modules for p in m.parameters()]
+
+def _set_param_lists(opt, lists:list):
+    "Set the optimiser's parameter groups through its public setter (fastai `Optimizer` or `OptimWrapper`)"
+    opt.param_lists = [list(g) for g in lists] if isinstance(opt, OptimWrapper) else L(L(g) for g in lists)
+
+@patch
+def before_fit(self:DistillationCallback):
+    "Check the student and teachers on a sample batch, then register; nothing outside a fit (`validate`, `get_preds`)"
+    state = _fit_state(self.learn)
+    if state is None or self in state.callbacks: return
+    learn, student = self.learn, unwrap(self.learn.model)
+    self._check_data()
+    for t in self.teachers: check_separate(student, t)
+    for n in self.student_layers: find_module(student, n)
+    for n in self.teacher_layers: find_module(self.teacher, n)
+    device = _fit_device(learn)
+    xb = to_device(_sample_batch(learn.dls), device)
+    s_out, s_feats = _preflight(student.to(device), xb, self.student_layers, 'student')
+    t_runs = [_preflight(t, teacher_inputs(t, xb), self.teacher_layers if i == 0 else [], 'teacher') for i, t in enumerate(self.teachers)]
+    self.prepare(s_out, [to_device(o, device) for o, _ in t_runs], s_feats, to_device(t_runs[0][1], device))
+    self._register(state, device)
+
+@patch
+def _check_data(self:DistillationCallback):
+    "Fail when a teacher Learner was trained on other classes or tokens than the student's; warn when its inputs were normalised differently"
+    s_dls = self.learn.dls
+    for info in filter(None, self.teacher_data):
+        s_vocab = getattr(s_dls, 'vocab', None)
+        diff = vocab_difference(info['vocab'], s_vocab) if info['vocab'] is not None and s_vocab is not None else None
+        if diff: raise ValueError(f"the teacher Learner's data do not match the student's: {diff}. Distillation compares "
+                                  "outputs entry by entry, so both must use the same vocab in the same order")
+        t_stats, s_stats = info['norm'], norm_stats(s_dls)
         if t_stats and s_stats and not all(np.allclose(a, b, rtol=1e-3) for a, b in zip(t_stats, s_stats)):
             warnings.warn(f"the teacher Learner's inputs were normalised with mean/std {t_stats}, the student's with "
                           f"{s_stats}: the teacher will see inputs unlike those it was trained on. Normalise the "
                           "student's data with the teacher's statistics (or check that this is intended)")
 
-    def _register(self, state:_FitState, device):
-        run = state.teachers.get(id(self.teacher))
-        if run is None: run = state.teachers[id(self.teacher)] = TeacherRun(self.teacher, device)
-        run.users.append(self)
-        run.hook(self.teacher_layers)
-        if self.teacher_cache is not None: run.cache = self.teacher_cache
-        self.teacher_run, self.fit_state, self.learner = run, state, self.learn
-        self.student_hooks = hook_layers(self.learn.model, self.student_layers, keep_graph=True)
-        self.term_log = TermLog(self.term_name)
-        self.learn.metrics = self.learn.metrics + [self.term_log]
-        extra, opt = self.extra_parameters(), self.learn.opt
-        if extra and opt is not None:
-            opt.param_lists[-1] += extra
-            for p in extra: opt.state.setdefault(p, {})  # a loaded optimiser's state is a plain dict
-        if _distributed():  # every process starts from rank 0's extra modules, as DDP does for the student
-            for p in extra: dist.broadcast(p.data, src=0)
-        state.callbacks.append(self)
+# %% ../nbs/02_core.ipynb #c035
+@patch
+def _register(self:DistillationCallback, state:_FitState, device):
+    "Freeze the teachers, hook the layers, add the Recorder column and the extra modules; `_release` undoes it"
+    learn = self.learn
+    state.callbacks.append(self)  # first: whatever fails below, the fit's release undoes what was done
+    self.fit_state, self.teacher_runs = state, [state.teacher_run(t, device) for t in self.teachers]
+    for run in self.teacher_runs: run.users.append(self)
+    if self.teacher_layers: self.teacher_runs[0].hook(self.teacher_layers)
+    if self.student_layers: self.student_outputs = LayerOutputs(unwrap(learn.model), self.student_layers, detach=False, role='student')
+    self.term_log = TermLog(self.term_name)
+    learn.metrics = learn.metrics + [self.term_log]
+    if any(isinstance(cb, LRFinder) for cb in learn.cbs):  # lr_find restores the student; fastkd restores what it trains
+        self._snapshot = [copy.deepcopy(m.state_dict()) for m in self.extra_modules()]
+    self._attach_extra(learn.opt)
+    if _distributed():  # every process starts from rank 0's extra modules, as DDP does for the student
+        for p in _params(self.extra_modules()): dist.broadcast(p.data, src=0)
+    state.wrap_loss()
 
-    def _release(self, state:_FitState):
-        "Undo `_register`: hooks, Recorder column, extra parameters, and the teacher when no callback uses it"
-        learn = self.learner  # `self.learn` is None once fastai removed callbacks passed to `fit`
-        self.student_hooks.remove()
-        learn.metrics = [m for m in learn.metrics if m is not self.term_log]
-        extra, opt = self.extra_parameters(), learn.opt
-        if extra and opt is not None:
-            ids = {id(p) for p in extra}
-            opt.param_lists[-1] = opt.param_lists[-1].filter(lambda p: id(p) not in ids)
-            for p in extra: opt.state.pop(p, None)
-        self.teacher_run.users.remove(self)
-        if not self.teacher_run.users: self.teacher_run.restore(); state.teachers.pop(id(self.teacher))
-        state.callbacks.remove(self)
-        self.teacher_run = self.fit_state = self.student_hooks = self.learner = None
+@patch
+def _attach_extra(self:DistillationCallback, opt):
+    "Add the extra modules' parameters to the optimiser's last group, with the state they had when detached"
+    params = _params(self.extra_modules())
+    if not params or opt is None: return
+    lists = [list(g) for g in opt.param_lists]
+    _set_param_lists(opt, lists[:-1] + [lists[-1] + params])
+    for p in params: opt.state[p] = self._extra_state.pop(p, {})
 
-    def batch_items(self):
-        "Dataset indices of the current training batch, when a teacher-output cache needs them (None otherwise)"
-        return None
+@patch
+def _detach_extra(self:DistillationCallback, opt):
+    "Take the extra parameters out of the optimiser, keeping their state for `_attach_extra`"
+    params = _params(self.extra_modules())
+    if not params or opt is None: return
+    ids = {id(p) for p in params}
+    _set_param_lists(opt, [[p for p in g if id(p) not in ids] for g in opt.param_lists])
+    for p in params:
+        st = opt.state.pop(p, None)
+        if st: self._extra_state[p] = st
 
-    @property
-    def teacher_logits(self)->Tensor: return _first_tensor(self.teacher_run(self.learn.xb, self.batch_items()))
-    @property
-    def student_features(self)->list: return list(self.student_hooks.stored)
-    @property
-    def teacher_features(self)->list: self.teacher_run(self.learn.xb); return self.teacher_run.features(self.teacher_layers)
+@patch
+def _release(self:DistillationCallback, state:_FitState)->list:
+    "Undo `_register` but the teachers (the fit gives them back last), each step whatever the others do; return the errors"
+    learn = state.learn  # `self.learn` is None once fastai removed callbacks passed to `fit`
+    def restore_snapshot():
+        for m, sd in zip(self.extra_modules(), self._snapshot or []): m.load_state_dict(sd)
+    errors = _run_all([lambda: self.student_outputs is not None and self.student_outputs.remove(),
+                       lambda: setattr(learn, 'metrics', [m for m in learn.metrics if m is not self.term_log]),
+                       lambda: self._detach_extra(learn.opt), restore_snapshot])
+    for run in self.teacher_runs or []:
+        if self in run.users: run.users.remove(self)
+    if self in state.callbacks: state.callbacks.remove(self)
+    self._reset_fit()
+    return errors
 
-    def before_train(self):
-        if self.term_log is not None: self.term_log.start()
-    def after_pred(self):
-        if self.teacher_run is not None: self.teacher_run(self.learn.xb, self.batch_items())
-    def after_loss(self):
-        if self.teacher_run is None: return
-        task = self.fit_state.task_loss(self.learn)
-        term = self.distill_term()
-        self.fit_state.total = self.fit_state.total + self.contribution(task, term)
-        self.learn.loss_grad = self.fit_state.total
-        self.learn.loss = self.fit_state.total.detach().clone()
-        self.term_log.add(term, find_bs(self.learn.yb) if len(self.learn.yb) else find_bs(self.learn.xb))
-    def after_backward(self):
-        "Average the gradients of extra modules (adapters) over processes, as DDP does for the student's"
-        if self.teacher_run is None or not _distributed(): return
-        for p in self.extra_parameters():
-            if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
-    def after_batch(self):
-        if self.teacher_run is not None: self.teacher_run.forget_batch(); self.fit_state._batch = None
+# %% ../nbs/02_core.ipynb #c037
+@patch
+def before_train(self:DistillationCallback):
+    "Start the epoch's column; re-hook student layers replaced since `before_fit` (fastai's `distrib_ctx` swaps in SyncBatchNorm)"
+    if self.fit_state is None: return
+    self.term_log.start()
+    if self.student_outputs is not None: self.student_outputs.attach(unwrap(self.learn.model))
+
+@patch
+def before_batch(self:DistillationCallback):
+    "Forget the previous batch's student outputs: a layer that does not run on this batch is an error, never stale"
+    if self.student_outputs is not None: self.student_outputs.clear()
+
+@patch
+def after_pred(self:DistillationCallback):
+    "Run the teachers on the batch the student just saw (inside fastai's autocast), once per batch whoever asks"
+    if self.fit_state is not None: self.teacher_outputs()
+
+@patch
+def teacher_outputs(self:DistillationCallback)->list:
+    "Each teacher's output on this batch, on the student's device"
+    return [run(self.learn.xb) for run in self.teacher_runs]
+
+@patch(as_prop=True)
+def teacher_logits(self:DistillationCallback)->Tensor:
+    "The teacher's prediction on this batch (its output tensor, a tuple's first tensor, or a dict's `logits`)"
+    outs = self.teacher_outputs()
+    if len(outs) > 1: raise TypeError(f"{type(self).__name__} has {len(outs)} teachers: combine `teacher_outputs()` yourself")
+    return output_tensor(outs[0], 'teacher')
+
+@patch(as_prop=True)
+def student_features(self:DistillationCallback)->list:
+    "Outputs of `student_layers` on this batch, with their graph"
+    return self.student_outputs.stored
+
+@patch(as_prop=True)
+def teacher_features(self:DistillationCallback)->list:
+    "Outputs of `teacher_layers` on this batch, detached"
+    self.teacher_outputs()
+    return self.teacher_runs[0].features.stored
+
+@patch
+def after_loss(self:DistillationCallback):
+    "Add the weighted term to the batch's loss, composed once per batch by the base's rule, and log the term"
+    state = self.fit_state
+    if state is None: return
+    term = self.distill_term()
+    state.total = state.loss_so_far() + self.loss_weight * term
+    self.learn.loss_grad, self.learn.loss = state.total, state.total.detach().clone()
+    self.term_log.add(term, find_bs(self.learn.xb))
+
+@patch
+def after_backward(self:DistillationCallback):
+    "Average the gradients of extra modules (adapters) over processes, as DDP does for the student's"
+    if self.fit_state is None or not _distributed(): return
+    for p in _params(self.extra_modules()):
+        if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
+
+@patch
+def after_batch(self:DistillationCallback):
+    "Drop the batch's outputs, features and loss: nothing of it is held until the next batch"
+    if self.fit_state is None: return
+    self.fit_state.forget_batch()
+    if self.student_outputs is not None: self.student_outputs.clear()
+
+# %% ../nbs/02_core.ipynb #c039
+def _check_new_cbs(learn:Learner, cbs):
+    "Refuse, before fastai adds anything, a fastkd callback given to `fit` that another live Learner holds"
+    for cb in (cbs if isinstance(cbs, (list, tuple, L)) else [cbs]):
+        if isinstance(cb, DistillationCallback): _check_unbound(cb, learn)
+
+def _end_fit(learn:Learner, state:_FitState, failed:bool):
+    "Release the fit's state; a cleanup error is raised after a normal end, a warning after a failed fit"
+    learn.__dict__.pop('_fastkd_fit', None)
+    errors = state.release()
+    if errors and not failed: raise errors[0]
+    for e in errors: warnings.warn(f"fastkd could not undo everything after the fit failed: {e!r}")
+
+def _gloo_broadcast(self, t, rank):
+    "fastai's `DistributedDL._broadcast` for the gloo backend (CPU tensors; fastai's own moves them to CUDA for nccl)"
+    t = torch.as_tensor(t, dtype=torch.long)
+    dist.broadcast(t, rank)
+    return t.tolist()
+
+def _cpu_broadcast_if_gloo():
+    "Under gloo, give fastai's DistributedDL a broadcast that works on CPU"
+    if not _distributed() or dist.get_backend() != 'gloo': return
+    from fastai.distributed import DistributedDL
+    if DistributedDL._broadcast is not _gloo_broadcast: DistributedDL._cuda_broadcast, DistributedDL._broadcast = DistributedDL._broadcast, _gloo_broadcast
+
+def _wrap_fit(fit):
+    "`Learner.fit` with fastkd's fit state, released on every way out"
+    if getattr(fit, '_fastkd', False): return fit
+    @functools.wraps(fit)
+    def fit_and_release(self, *args, **kwargs):
+        if _fit_state(self) is not None: return fit(self, *args, **kwargs)
+        _check_new_cbs(self, kwargs['cbs'] if 'cbs' in kwargs else args[3] if len(args) > 3 else None)
+        _cpu_broadcast_if_gloo()
+        self._fastkd_fit = state = _FitState(self)
+        try: result = fit(self, *args, **kwargs)
+        except BaseException:
+            _end_fit(self, state, failed=True)
+            raise
+        _end_fit(self, state, failed=False)
+        return result
+    fit_and_release._fastkd = True
+    return fit_and_release
+
+# %% ../nbs/02_core.ipynb #c040
+@patch
+def _suspend(self:DistillationCallback, learn:Learner):
+    "Take this callback's hooks, column and extra parameters off `learn` (for an export)"
+    if self.student_outputs is not None: self.student_outputs.remove()
+    learn.metrics = [m for m in learn.metrics if m is not self.term_log]
+    self._detach_extra(learn.opt)
+
+@patch
+def _resume(self:DistillationCallback, learn:Learner):
+    "Put back what `_suspend` took off, into the learner's optimiser of now"
+    if self.student_outputs is not None: self.student_outputs.attach(unwrap(learn.model))
+    learn.metrics = learn.metrics + [self.term_log]
+    self._attach_extra(learn.opt)
+
+@contextlib.contextmanager
+def _without_fastkd(learn:Learner):
+    "`learn` with everything of fastkd taken off for the block, then put back"
+    cbs = [cb for cb in learn.cbs if isinstance(cb, DistillationCallback)]
+    state = _fit_state(learn)
+    with learn.removed_cbs(cbs):
+        if state is None:
+            yield
+            return
+        del learn._fastkd_fit
+        for cb in state.callbacks: cb._suspend(learn)
+        state.swap_loss(state.wrapper, state.loss_func)
+        try: yield
+        finally:
+            learn._fastkd_fit = state
+            state.swap_loss(state.loss_func, state.wrapper)
+            for cb in state.callbacks: cb._resume(learn)
+
+def _wrap_export(export):
+    "`Learner.export` writing the student alone: no fastkd callback, teacher, hook, column or adapter"
+    if getattr(export, '_fastkd', False): return export
+    @functools.wraps(export)
+    def export_student(self, *args, **kwargs):
+        with _without_fastkd(self): return export(self, *args, **kwargs)
+    export_student._fastkd = True
+    return export_student
 
 Learner.fit = _wrap_fit(Learner.fit)
 Learner.export = _wrap_export(Learner.export)

@@ -6,12 +6,70 @@ Docs: https://fastkd.github.io/fastkd/hooks.html.md"""
 
 # %% ../nbs/01_hooks.ipynb #c001
 from __future__ import annotations
-import difflib, torch, pandas as pd
+import contextlib, difflib, torch, pandas as pd
+from collections.abc import Mapping
 from torch import nn, Tensor
-from fastai.callback.hook import hook_outputs, Hooks
+from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['find_module', 'layer_report', 'stage_outputs', 'pair_layers', 'hook_layers']
+__all__ = ['as_module', 'output_tensor', 'model_modes', 'set_modes', 'eval_mode', 'find_module', 'layer_report', 'stage_outputs',
+           'pair_layers', 'LayerOutputs']
+
+# %% ../nbs/01_hooks.ipynb #h001
+def as_module(model, # An `nn.Module`, or a fastai `Learner` whose `.model` is used
+              role:str='model', # What the model is for, named in errors: 'teacher', 'student', 'model'
+             )->nn.Module:
+    "The `nn.Module` of `model`; a clear error for a class, a function or anything else"
+    if isinstance(model, Learner): return model.model
+    if isinstance(model, nn.Module): return model
+    name = getattr(model, '__name__', type(model).__name__)
+    if isinstance(model, type):
+        raise TypeError(f"{role} is the class {name}, not a model: pass a trained instance, "
+                        f"e.g. `{role} = {name}(...)` followed by `{role}.load_state_dict(...)`")
+    if callable(model):
+        raise TypeError(f"{role} is the function {name}, not a model: call it to build the model "
+                        f"(e.g. `{role} = {name}(num_classes=10)`) and load its trained weights")
+    raise TypeError(f"{role} must be an nn.Module or a fastai Learner, got {type(model).__name__}")
+
+# %% ../nbs/01_hooks.ipynb #h004
+def _first_tensor(o):
+    "The first tensor in a module output (tuples and lists give their first tensor), or None"
+    if isinstance(o, Tensor): return o
+    if isinstance(o, (list, tuple)): return next((t for t in map(_first_tensor, o) if t is not None), None)
+    return None
+
+def output_tensor(out, # What a model's forward returned
+                  role:str='model', # Whose output it is, named in errors
+                 )->Tensor:
+    "The prediction in a model output: the tensor itself, a tuple's first tensor, or a dict's `logits` entry"
+    if isinstance(out, Mapping) or hasattr(out, 'logits'):
+        logits = out.get('logits') if isinstance(out, Mapping) else getattr(out, 'logits')
+        if isinstance(logits, Tensor): return logits
+        keys = list(out.keys()) if isinstance(out, Mapping) else []
+        raise TypeError(f"the {role} returns a {type(out).__name__} without a 'logits' tensor (keys: {keys}): "
+                        f"wrap it so that its forward returns the prediction tensor")
+    t = _first_tensor(out)
+    if t is None: raise TypeError(f"the {role} returns a {type(out).__name__}, which holds no tensor: its forward "
+                                  "must return the prediction tensor (or a tuple or dict holding it)")
+    return t
+
+# %% ../nbs/01_hooks.ipynb #h007
+def model_modes(model:nn.Module)->list:
+    "The training flag of every module of `model`, in `model.modules()` order"
+    return [m.training for m in model.modules()]
+
+def set_modes(model:nn.Module, # The model whose modules get their flags back
+              modes:list, # Flags from `model_modes(model)`
+             ):
+    "Give every module of `model` the training flag it had"
+    for m, mode in zip(model.modules(), modes): m.training = mode
+
+@contextlib.contextmanager
+def eval_mode(model:nn.Module):
+    "Put `model` in eval mode for the block, then give each module its own training flag back"
+    modes = model_modes(model)
+    try: yield model.eval()
+    finally: set_modes(model, modes)
 
 # %% ../nbs/01_hooks.ipynb #c005
 def find_module(model:nn.Module, # Model to search
@@ -26,12 +84,6 @@ def find_module(model:nn.Module, # Model to search
                      "`layer_report(model, x)` lists every layer with its output shape.")
 
 # %% ../nbs/01_hooks.ipynb #c007
-def _first_tensor(o):
-    "The tensor in a module output (tuples and lists give their first tensor)"
-    if isinstance(o, Tensor): return o
-    if isinstance(o, (list, tuple)): return next((t for t in map(_first_tensor, o) if t is not None), None)
-    return None
-
 def _trace_shapes(model:nn.Module, x):
     "Forward `x` once in eval mode under no_grad; return (name, module, output shape) in the order modules finish"
     records, handles = [], []
@@ -41,12 +93,10 @@ def _trace_shapes(model:nn.Module, x):
             t = _first_tensor(out)
             records.append((name, mod, tuple(t.shape) if t is not None else None))
         handles.append(m.register_forward_hook(hook))
-    modes = [m.training for m in model.modules()]
     try:
-        with torch.no_grad(): model.eval()(*x) if isinstance(x, tuple) else model.eval()(x)
+        with eval_mode(model), torch.no_grad(): model(*x) if isinstance(x, tuple) else model(x)
     finally:
         for h in handles: h.remove()
-        for m, mode in zip(model.modules(), modes): m.training = mode
     return records
 
 # %% ../nbs/01_hooks.ipynb #c008
@@ -90,9 +140,71 @@ def pair_layers(student:nn.Module, # Student model
     return pd.DataFrame(rows, columns=['student_layer', 'teacher_layer', 'size', 'student_shape', 'teacher_shape'])
 
 # %% ../nbs/01_hooks.ipynb #c017
-def hook_layers(model:nn.Module, # Model whose layers are hooked
-                names:list, # Dotted layer names
-                keep_graph:bool=False, # True for the student (loss backpropagates), False for the teacher
-               )->Hooks:
-    "fastai `Hooks` storing the outputs of the named layers, on their own device"
-    return hook_outputs([find_module(model, n) for n in names], detach=not keep_graph, cpu=False)
+class _Capture:
+    "The forward hook of one layer: its latest output and how many times it ran since `clear`"
+    def __init__(self, module:nn.Module, detach:bool):
+        self.module, self.detach, self.output, self.calls = module, detach, None, 0
+        self.handle = module.register_forward_hook(self)
+    def __call__(self, module, args, out):
+        if module is not self.module: return _unhook(module, self)  # a copy of the hooked model
+        self.calls += 1
+        self.output = out.detach() if self.detach and isinstance(out, Tensor) else out
+    def clear(self): self.output, self.calls = None, 0
+    def remove(self): self.handle.remove(); self.clear()
+    def __deepcopy__(self, memo): return self  # a deep copy of the model shares this hook, which ignores it
+    def __reduce__(self): return (_Inert, ())  # a pickled model carries an inert hook, no tensor
+
+class _Inert:
+    "What a fastkd hook becomes in a pickled model: it removes itself on the first forward pass"
+    def __call__(self, module, args, out): _unhook(module, self)
+
+def _unhook(module:nn.Module, hook):
+    for k in [k for k, h in module._forward_hooks.items() if h is hook]: del module._forward_hooks[k]
+
+# %% ../nbs/01_hooks.ipynb #h010
+class LayerOutputs:
+    "Outputs of the named layers of `model` on its latest forward pass, captured by forward hooks"
+    def __init__(self, model:nn.Module, # Model whose layers are hooked
+                 names:list, # Dotted layer names, as in `model.named_modules()`
+                 detach:bool=True, # Detach the outputs (teacher); False keeps their graph (student)
+                 role:str='model', # Whose layers these are, named in errors
+                ):
+        self.names, self.detach, self.role, self.hooks = list(names), detach, role, {}
+        self.attach(model)
+
+    def attach(self, model:nn.Module):
+        "Hook the named layers of `model`; a hook whose layer is now another module moves to it"
+        for name in self.names:
+            module, hook = find_module(model, name), self.hooks.get(name)
+            if hook is not None and hook.module is module: continue
+            if hook is not None: hook.remove()
+            self.hooks[name] = _Capture(module, self.detach)
+
+    def clear(self):
+        "Forget the outputs of the last forward pass"
+        for h in self.hooks.values(): h.clear()
+
+    @property
+    def stored(self)->list:
+        "The outputs of the latest forward pass, one tensor per name; a clear error for a layer that did not give one"
+        return [self._output(name, self.hooks[name]) for name in self.names]
+
+    def _output(self, name:str, hook:_Capture)->Tensor:
+        where = f"{self.role} layer {name!r} ({type(hook.module).__name__})"
+        if hook.calls == 0:
+            raise RuntimeError(f"{where} did not run in this forward pass: it is skipped on some batches or never "
+                               "used by forward(). Pick a layer that runs on every batch (`layer_report(model, x)` lists them)")
+        if hook.calls > 1:
+            raise RuntimeError(f"{where} ran {hook.calls} times in one forward pass (a shared block): its output is "
+                               "ambiguous. Pick a layer that runs once per forward pass")
+        if not isinstance(hook.output, Tensor):
+            raise TypeError(f"{where} returns a {type(hook.output).__name__}, not a tensor (an LSTM returns "
+                            "(output, (h, c))): pick a layer that returns one tensor, or wrap it in a module that does")
+        return hook.output
+
+    def remove(self):
+        "Remove every hook"
+        for h in self.hooks.values(): h.remove()
+        self.hooks = {}
+    def __enter__(self): return self
+    def __exit__(self, *args): self.remove()

@@ -10,7 +10,8 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['UNLABELLED', 'labelled_items', 'kd_loss', 'hint_loss', 'attention_map', 'at_loss']
+__all__ = ['UNLABELLED', 'labelled_items', 'kd_loss', 'hint_loss', 'attention_map', 'at_loss', 'binary_kd_loss', 'dkd_loss',
+           'dist_loss', 'standardize_logits', 'cwd_loss', 'regression_kd_loss']
 
 # %% ../nbs/00_losses.ipynb #u002
 UNLABELLED = -100  # integer target of an item (or pixel) without a label: PyTorch's `ignore_index`
@@ -22,16 +23,18 @@ def labelled_items(y:Tensor, # Targets of a batch, items along dim 0
     return ~missing.reshape(len(y), -1).all(1)
 
 # %% ../nbs/00_losses.ipynb #c006
-def kd_loss(student_logits:Tensor, # Student's raw logits, classes on the last dimension
+def kd_loss(student_logits:Tensor, # Student's raw logits, classes on `class_dim`
             teacher_logits:Tensor, # Teacher's raw logits, same shape; never receives gradient
             T:float=4.0, # Temperature that softens both distributions
-            reduction:str='mean', # 'mean' over items, or 'none' for one value per item
+            reduction:str='mean', # 'mean' over items (and pixels), or 'none' for one value per item
+            class_dim:int=-1, # Dimension of the classes: -1, or 1 for dense (batch, classes, height, width) outputs
            )->Tensor:
-    "Hinton's soft-target loss `KL(softmax(t/T) || softmax(s/T)) * T**2`, in fp32"
-    log_p_student = F.log_softmax(student_logits.float() / T, dim=-1)
-    log_p_teacher = F.log_softmax(teacher_logits.detach().float() / T, dim=-1)
-    per_item = F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction='none').sum(-1) * T**2
-    return per_item.mean() if reduction == 'mean' else per_item
+    "Hinton's soft-target loss `KL(softmax(t/T) || softmax(s/T)) * T**2`, in fp32, per item or per pixel"
+    log_p_student = F.log_softmax(student_logits.float() / T, dim=class_dim)
+    log_p_teacher = F.log_softmax(teacher_logits.detach().float() / T, dim=class_dim)
+    per_position = F.kl_div(log_p_student, log_p_teacher, log_target=True, reduction='none').sum(class_dim) * T**2
+    if reduction == 'mean': return per_position.mean()
+    return per_position.flatten(1).mean(1) if per_position.dim() > 1 else per_position
 
 # %% ../nbs/00_losses.ipynb #c016
 def hint_loss(student_features:Tensor, # Student feature map, already mapped to the teacher's channels
@@ -66,3 +69,112 @@ def at_loss(student_features:list, # Student feature maps, one per layer pair
             raise ValueError(f"attention maps need equal spatial sizes, got student {tuple(s.shape)} and teacher {tuple(t.shape)}")
         return (attention_map(s, p) - attention_map(t.detach(), p)).pow(2).mean()
     return torch.stack([pair(s, t) for s, t in zip(student_features, teacher_features)]).mean()
+
+# %% ../nbs/00_losses.ipynb #l111
+def binary_kd_loss(student_logits:Tensor, # Student's raw logits (batch, labels), one sigmoid per label
+                   teacher_logits:Tensor, # Teacher's raw logits, same shape; never receives gradient
+                   T:float=4.0, # Temperature applied to every logit before the sigmoid
+                   reduction:str='mean', # 'mean' over labels and items, or 'none' for one value per item
+                  )->Tensor:
+    "Multi-label soft targets: per-label binary `KL(sigmoid(t/T) || sigmoid(s/T)) * T**2`, in fp32"
+    s, t = student_logits.float() / T, teacher_logits.detach().float() / T
+    p_teacher = torch.sigmoid(t)
+    per_label = (p_teacher * (F.logsigmoid(t) - F.logsigmoid(s))
+                 + (1 - p_teacher) * (F.logsigmoid(-t) - F.logsigmoid(-s))) * T**2
+    return per_label.mean() if reduction == 'mean' else per_label.flatten(1).mean(1)
+
+# %% ../nbs/00_losses.ipynb #l121
+def _target_mask(target:Tensor, logits:Tensor)->Tensor:
+    "One-hot boolean mask of each item's target class, refusing items DKD cannot take"
+    n_unlabelled = int((target == UNLABELLED).sum())
+    if n_unlabelled:
+        raise ValueError(f"dkd_loss got {n_unlabelled} item(s) whose target is UNLABELLED ({UNLABELLED}): DKD needs "
+                         "each item's class. Keep the labelled items (`labelled_items(target)`) and distil the others "
+                         "with `kd_loss`")
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"dkd_loss needs one class index per item, shape ({len(logits)},), "
+                         f"got targets of shape {tuple(target.shape)}")
+    return F.one_hot(target, logits.shape[-1]).bool()
+
+def _target_vs_rest(logits:Tensor, is_target:Tensor)->Tensor:
+    "Log-probabilities of the target class and of all other classes together, per item: (batch, 2)"
+    log_p = F.log_softmax(logits, dim=-1)
+    return torch.stack([log_p[is_target], log_p.masked_fill(is_target, float('-inf')).logsumexp(-1)], dim=-1)
+
+# %% ../nbs/00_losses.ipynb #l123
+def dkd_loss(student_logits:Tensor, # Student's raw logits (batch, classes)
+             teacher_logits:Tensor, # Teacher's raw logits, same shape; never receives gradient
+             target:Tensor, # Class index of each item, shape (batch,); no `UNLABELLED` items
+             alpha:float=1.0, # Weight of TCKD, the target-vs-rest binary term
+             beta:float=8.0, # Weight of NCKD, the term among the non-target classes
+             T:float=4.0, # Temperature that softens both distributions
+             reduction:str='mean', # 'mean' over items, or 'none' for one value per item
+            )->Tensor:
+    "Decoupled KD: `(alpha * TCKD + beta * NCKD) * T**2`, in fp32"
+    is_target = _target_mask(target, student_logits)
+    s, t = student_logits.float() / T, teacher_logits.detach().float() / T
+    tckd = kd_loss(_target_vs_rest(s, is_target), _target_vs_rest(t, is_target), T=1, reduction='none')
+    hidden = torch.finfo(torch.float32).min
+    nckd = kd_loss(s.masked_fill(is_target, hidden), t.masked_fill(is_target, hidden), T=1, reduction='none')
+    per_item = (alpha * tckd + beta * nckd) * T**2
+    return per_item.mean() if reduction == 'mean' else per_item
+
+# %% ../nbs/00_losses.ipynb #l131
+def _pearson(a:Tensor, b:Tensor, eps:float=1e-8)->Tensor:
+    "Pearson correlation of the rows of `a` and `b`, with `eps` added to the denominator as DIST's code does"
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1) + eps)
+
+# %% ../nbs/00_losses.ipynb #l133
+def dist_loss(student_logits:Tensor, # Student's raw logits (batch, classes), at least 2 items
+              teacher_logits:Tensor, # Teacher's raw logits, same shape; never receives gradient
+              beta:float=1.0, # Weight of the inter-class relation (per item, across classes)
+              gamma:float=1.0, # Weight of the intra-class relation (per class, across the batch)
+              T:float=1.0, # Temperature of the softmax
+             )->Tensor:
+    "DIST: `T**2 * (beta * inter + gamma * intra)`, one minus Pearson correlations of `softmax(logits/T)`, in fp32"
+    if student_logits.dim() != 2:
+        raise ValueError(f"dist_loss needs (batch, classes) logits, got shape {tuple(student_logits.shape)}; "
+                         "for dense outputs lay the pixels out as items first: `x.movedim(1, -1).flatten(0, -2)`")
+    if len(student_logits) < 2 and gamma:
+        raise ValueError(f"dist_loss needs at least 2 items for its intra-class term (a correlation across the batch), "
+                         f"got a batch of {len(student_logits)}: use batches of 2 or more (`drop_last=True` drops "
+                         "a last batch of one) or gamma=0")
+    y_s, y_t = F.softmax(student_logits.float() / T, dim=-1), F.softmax(teacher_logits.detach().float() / T, dim=-1)
+    inter, intra = 1 - _pearson(y_s, y_t).mean(), 1 - _pearson(y_s.T, y_t.T).mean()
+    return T**2 * (beta * inter + gamma * intra)
+
+# %% ../nbs/00_losses.ipynb #l151
+def standardize_logits(logits:Tensor, # Raw logits, classes on the last dimension
+                       eps:float=1e-7, # Added to the standard deviation, as the reference code does
+                      )->Tensor:
+    "Logit standardisation: z-score each item's logits over the classes (Bessel-corrected std), in fp32"
+    logits = logits.float()
+    return (logits - logits.mean(-1, keepdim=True)) / (eps + logits.std(-1, keepdim=True))
+
+# %% ../nbs/00_losses.ipynb #l161
+def cwd_loss(student_features:Tensor, # Student map (batch, channels, height, width), with the teacher's channel count
+             teacher_features:Tensor, # Teacher map of the same shape; never receives gradient
+             T:float=1.0, # Temperature of the spatial softmax
+            )->Tensor:
+    "Channel-wise distillation: KL of each channel's spatial softmax, mean over items and channels, `* T**2`, in fp32"
+    if student_features.shape != teacher_features.shape or student_features.dim() < 3:
+        raise ValueError(f"cwd_loss needs (batch, channels, height, width) maps of equal shape, got student "
+                         f"{tuple(student_features.shape)} and teacher {tuple(teacher_features.shape)}; map the student's "
+                         "channels to the teacher's first (a 1x1 conv, as `FeatureHintCallback`'s adapter does)")
+    return kd_loss(student_features.flatten(2), teacher_features.flatten(2), T=T)
+
+# %% ../nbs/00_losses.ipynb #l171
+def regression_kd_loss(student_outputs:Tensor, # Student's regression outputs
+                       teacher_outputs:Tensor, # Teacher's outputs, same shape; never receive gradient
+                       kind:str='mse', # 'mse' (mean squared error) or 'l1' (mean absolute error)
+                      )->Tensor:
+    "The student matches the teacher's regression outputs: mean squared or absolute error, in fp32"
+    if student_outputs.shape != teacher_outputs.shape:
+        raise ValueError(f"regression_kd_loss needs equal shapes, got student {tuple(student_outputs.shape)} and "
+                         f"teacher {tuple(teacher_outputs.shape)}; reshape one like the other (e.g. `.view_as`) "
+                         "if they hold the same values")
+    losses = {'mse': F.mse_loss, 'l1': F.l1_loss}
+    if kind not in losses:
+        raise ValueError(f"regression_kd_loss kind must be 'mse' or 'l1', got {kind!r}")
+    return losses[kind](student_outputs.float(), teacher_outputs.detach().float())

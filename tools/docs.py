@@ -9,6 +9,10 @@ renders the same notebooks with quarto where quarto is installed; this script ne
 differences: `show_doc` adds a parameter table, and in a cell that mixes imports with other code only the imports
 run (nbdev-docs runs the whole cell; `tests/test_docs.py` asks for imports in cells of their own).
 
+The sidebar follows `NAV` below. Each output of a cell is marked `.nb-output` on the page (`show_doc`'s aside), a wide
+one scrolls in its own box, and long signatures put one parameter a line. The site works opened from disk, search
+included (mkdocs.yml: the `offline` plugin, with tools/iframe-worker.js).
+
 This file is also the MkDocs hook module named in mkdocs.yml: `on_page_content` turns TeX into MathML.
 """
 from __future__ import annotations
@@ -21,10 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / 'build' / 'docs'  # the generated markdown that MkDocs reads (mkdocs.yml `docs_dir`)
 CSS = """.nb-description { font-size: 1.1em; opacity: .8; }
-.nb-output { overflow-x: auto; margin-bottom: 1em; }
+.nb-output { overflow-x: auto; max-width: 100%; margin-bottom: 1em; }
 .nb-output table { font-size: .75rem; border-collapse: collapse; margin: .5em 0; }
 .nb-output th, .nb-output td { padding: .25em .75em; border: 1px solid var(--md-default-fg-color--lightest); }
+.md-typeset .nb-signature pre > code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
+SIGNATURE_WIDTH = 84  # characters of a signature line that fit the content column at 1280 px: longer ones wrap
+IFRAME_WORKER = ROOT / 'tools' / 'iframe-worker.js'  # MkDocs Material's shim for its search worker under file://
 
 # --- nbdev's processing, run in this process -------------------------------------------------------------------
 
@@ -41,6 +48,10 @@ def _mixed_imports(cell)->str|None:
     if not imports or len(imports) == len(tree.body): return None
     return '\n'.join(ast.get_source_segment(cell.source, n) for n in imports)
 
+def one_line_signature(name:str, dm)->str:
+    "The signature that fastcore's `DocmentText` `dm` describes, on one line (`maxline=0` puts one parameter a line)"
+    return f"def {name}({', '.join(p for p, _ in dm.params)}{dm._ret_str}"
+
 def _nbdev_procs():
     "nbdev's docs processors, with our `show_doc` renderer and import handling (imported late: nbdev is slow to load)"
     from nbdev.processors import FilterDefaults, exec_show_docs
@@ -54,7 +65,9 @@ def _nbdev_procs():
             except Exception: table = ''  # no signature to tabulate: nbdev's rendering alone
             if table and isinstance(self.dm, DocmentText):
                 for d in self.dm.dm.values(): d['docment'] = None
+                self.dm.maxline = 0 if len(one_line_signature(self.nm, self.dm)) > SIGNATURE_WIDTH else SIGNATURE_WIDTH
             md = super()._repr_markdown_().replace(f'### {self.nm}\n', f'### {self.nm} {{ #{self.nm.lower()} }}\n', 1)
+            md = md.replace('```python\n', '``` {.python .nb-signature}\n', 1)  # the signature's block: CSS wraps it
             if isinstance(self.sym, type): md = md.replace(f'def {self.nm}(', f'class {self.nm}(', 1)
             return f'{md}\n\n{table}' if table else md
 
@@ -126,6 +139,17 @@ def _split_directives(source:str)->tuple:
     while lines and (m := _DIRECTIVE.match(lines[0])): opts[m[1]] = m[2].strip('"\''); lines.pop(0)
     return opts, '\n'.join(lines).strip()
 
+def is_doc_cell(code:str)->bool:
+    "Whether `code` only calls `show_doc`: its output is the API reference, not an example's result"
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    return bool(tree.body) and all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                                   and getattr(n.value.func, 'id', None) == 'show_doc' for n in tree.body)
+
+def _output_box(md:str)->str:
+    "A cell's output marked as one (`.nb-output`), so that the page and its tests can tell results from prose"
+    return md if md.startswith('<div class="nb-output">') else f'<div class="nb-output" markdown="1">\n\n{md}\n\n</div>'
+
 class PageWriter:
     "Writes one notebook's markdown page and its images into PAGES_DIR"
     def __init__(self, page:Page, pages:dict, out:Path, doc_url:str):
@@ -155,6 +179,7 @@ class PageWriter:
         return re.sub(r'(\]\()(?![a-z]+:)([^)#\s]+\.ipynb)(#[^)\s]*)?\)', nb_link, md)
 
     def output(self, out)->str:
+        "One output as markdown; HTML (a DataFrame) in a box of its own that scrolls sideways when it is wide"
         if out.output_type == 'stream': return _pre(_text(out.text))
         if out.output_type == 'error': return _pre('\n'.join(out.traceback))
         data = out.get('data', {})  # the richest form first, as nbconvert's HTML exporter picks it
@@ -178,7 +203,9 @@ class PageWriter:
         opts, code = _split_directives(cell.source)
         if opts.get('include') == 'false': return ''
         parts = [] if opts.get('echo') == 'false' or not code else [f'```python\n{code}\n```']
-        if opts.get('output') != 'false': parts += [self.output(o) for o in cell.get('outputs', [])]
+        if opts.get('output') != 'false':
+            outputs = [o for o in map(self.output, cell.get('outputs', [])) if o]
+            parts += outputs if is_doc_cell(code) else map(_output_box, outputs)
         return '\n\n'.join(p for p in parts if p)
 
     def write(self, nb):
@@ -192,18 +219,23 @@ class PageWriter:
 
 # --- the site ----------------------------------------------------------------------------------------------------
 
+# The sidebar after the home page, section by section, each page named by its path without suffix (`kd` is kd.html).
+# A page not listed here goes at the end of the API reference (a notebook under nbs/tutorials/: at the end of the
+# guides), so a new notebook is never left out of the sidebar: add it to its place in this list.
+NAV = {
+    'Guides': ['tutorials/distillation', 'reliability', 'tutorials/benchmarks'],
+    'API reference': ['kd', 'hints', 'attention', 'cache', 'report', 'deploy', 'losses', 'hooks', 'core', 'data', 'all'],
+    'Internals': ['demo', 'testing'],
+}
+
 def nav(pages:list, nbs:Path)->list:
-    "The sidebar: home, a section per folder of nbs/ (tutorials), benchmark pages, then the API reference in notebook order"
-    def entry(p): return {p.title: p.md.as_posix()}
+    "The sidebar: the home page, then the sections of `NAV` in its order, with any page it does not list added"
+    by_name = {p.md.with_suffix('').as_posix(): p for p in pages if p.src != nbs / 'index.ipynb'}
+    sections = {title: [by_name.pop(n) for n in names if n in by_name] for title, names in NAV.items()}
+    for p in by_name.values():
+        sections['Guides' if p.src.parent != nbs else 'API reference'].append(p)
     home = [{'Home': p.md.as_posix()} for p in pages if p.src == nbs / 'index.ipynb']
-    api = [entry(p) for p in pages if p.src.parent == nbs and p.src.name != 'index.ipynb']
-    bench = [entry(p) for p in pages if p.src.parent != nbs and p.src.stem.startswith('bench')]
-    sections = {}
-    for p in pages:
-        if p.src.parent != nbs and not p.src.stem.startswith('bench'):
-            folder = p.src.parent.relative_to(nbs).as_posix().replace('_', ' ').replace('/', ' / ').capitalize()
-            sections.setdefault(folder, []).append(entry(p))
-    return home + [{name: entries} for name, entries in sections.items()] + bench + [{'API reference': api}]
+    return home + [{title: [{p.title: p.md.as_posix()} for p in ps]} for title, ps in sections.items() if ps]
 
 def build(site:Path=ROOT / '_site')->list:
     "Process every notebook, write the pages into PAGES_DIR and build the site into `site`; return the pages"
@@ -224,19 +256,31 @@ def build(site:Path=ROOT / '_site')->list:
             (PAGES_DIR / f.relative_to(nbs)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, PAGES_DIR / f.relative_to(nbs))
     (PAGES_DIR / 'fastkd.css').write_text(CSS)
+    (PAGES_DIR / 'js').mkdir(exist_ok=True)
+    shutil.copy2(IFRAME_WORKER, PAGES_DIR / 'js' / IFRAME_WORKER.name)  # mkdocs.yml `extra.polyfills`
     mkdocs_build(load_config(str(ROOT / 'mkdocs.yml'), nav=nav(list(pages.values()), nbs), site_dir=str(site)))
     return list(pages.values())
 
 # --- MkDocs hook -------------------------------------------------------------------------------------------------
 
 _MATH = re.compile(r'<(span|div) class="arithmatex">\s*\\[(\[](.*?)\\[)\]]\s*</\1>', re.S)
+# latex2mathml sizes a delimiter after \big, \Big, \bigg, \Bigg (and their l/r/m forms) but leaves a delimiter that
+# is a command (\lVert, \|, \langle, \{) as its raw TeX in the <mo>: such a delimiter becomes its character
+_RAW_DELIMITER = re.compile(r'(<mo\b[^>]*>)\\([A-Za-z]+|[{}|])(</mo>)')
+
+def tex_to_mathml(tex:str, display:bool=False)->str:
+    "MathML for `tex`, delimiters sized with \\big...\\Bigg or \\left...\\right included"
+    from latex2mathml.converter import convert
+    from latex2mathml.symbols_parser import convert_symbol
+    def delimiter(m): return f'{m[1]}&#x{code};{m[3]}' if (code := convert_symbol('\\' + m[2])) else m[0]
+    return _RAW_DELIMITER.sub(delimiter, convert(tex, display='block' if display else 'inline'))
 
 def on_page_content(html:str, **kwargs)->str:
     "MkDocs hook: TeX marked by pymdownx.arithmatex becomes MathML, which browsers render with no script or network"
-    from latex2mathml.converter import convert
-    return _MATH.sub(lambda m: convert(unescape(m[2]), display='block' if m[1] == 'div' else 'inline'), html)
+    return _MATH.sub(lambda m: tex_to_mathml(unescape(m[2]), display=m[1] == 'div'), html)
 
 if __name__ == '__main__':
     site = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / '_site'
     build(site)
-    print(f'site written to {site}: open {site / "index.html"}, or serve it with `python -m http.server -d {site}`')
+    print(f'site written to {site}: open {site / "index.html"} in a browser (search works from disk too), '
+          f'or serve it with `python -m http.server -d {site}`')
