@@ -11,6 +11,7 @@ __all__ = []
 from .losses import *
 from .hooks import *
 from .core import *
+from .features import *
 from .kd import *
 from .hints import *
 from .attention import *

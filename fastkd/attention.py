@@ -8,8 +8,8 @@ Docs: https://fastkd.github.io/fastkd/attention.html.md"""
 from __future__ import annotations
 from torch import Tensor
 from .losses import at_loss
-from .core import DistillationCallback
-from .hints import resize_like, _check_options, _check_pair
+from .core import DistillationCallback, check_number
+from .features import check_feature_options, check_feature_pair, resize_like
 
 # %% auto #0
 __all__ = ['AttentionTransferCallback']
@@ -22,22 +22,20 @@ class AttentionTransferCallback(DistillationCallback):
                  student_layers:list, # Dotted names of student layers with 4D outputs
                  teacher_layers:list, # Teacher layers paired with them; channels may differ
                  weight:float=1000., # beta of the paper; the loss gets `weight/2 * at_loss`
-                 p:float=2, # Exponent of the attention map
+                 p:float=2, # Exponent of the attention map (> 0)
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
                 ):
-        _check_options(weight, resize, student_layers)
+        check_feature_options(weight, resize, student_layers)
+        check_number(p, 'p', 0, open_low=True, hint='the exponent of the attention map; 2 is the paper\'s')
         super().__init__(teacher, student_layers, teacher_layers)
         self.weight, self.p, self.resize = weight, p, resize
 
-    def prepare(self, student_out, teacher_out, student_feats, teacher_feats):
+    def prepare(self, student_out, teacher_outs, student_feats, teacher_feats):
         for sn, tn, s, t in zip(self.student_layers, self.teacher_layers, student_feats, teacher_feats):
-            pair = f"student layer {sn!r} gives {tuple(s.shape)}, teacher layer {tn!r} gives {tuple(t.shape)}"
-            if s.dim() != 4 or t.dim() != 4:
-                raise ValueError(f"{pair}: attention transfer needs 4D (batch, channels, height, width) features; "
-                                 "choose convolutional layers (for ViT tokens, FeatureHintCallback works on 3D features)")
-            _check_pair(sn, tn, tuple(s.shape), tuple(t.shape), adapter='auto', resize=self.resize)  # channels may differ
+            check_feature_pair(sn, tn, tuple(s.shape), tuple(t.shape), adapter='auto', resize=self.resize, kinds=(4,))
 
+    @property
+    def loss_weight(self)->float: return self.weight / 2
     def distill_term(self)->Tensor:
         t_feats = self.teacher_features
         return at_loss([resize_like(s, t) for s, t in zip(self.student_features, t_feats)], t_feats, self.p)
-    def contribution(self, task_loss, term): return self.weight / 2 * term

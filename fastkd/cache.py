@@ -6,21 +6,25 @@ Docs: https://fastkd.github.io/fastkd/cache.html.md"""
 
 # %% ../nbs/06_cache.ipynb #c001
 from __future__ import annotations
-import torch
+import weakref, torch
 from torch import Tensor
+from fastai.callback.mixup import MixHandler
+from fastai.data.load import DataLoader
 from fastai.torch_core import to_device
-from .hooks import _first_tensor
 
 # %% auto #0
-__all__ = ['batch_indices', 'random_transforms', 'check_cacheable', 'TeacherCache', 'fill_missing']
+__all__ = ['batch_indices', 'random_transforms', 'check_cacheable', 'data_fingerprint', 'module_fingerprint', 'TeacherCache',
+           'items_batch', 'fill_missing']
 
 # %% ../nbs/06_cache.ipynb #c005
 def batch_indices(dl, # The fastai `DataLoader` being iterated
                   i:int, # Index of the batch within the epoch (`learn.iter`)
-                 )->Tensor|None:
+                 )->Tensor:
     "Dataset indices of the items of batch `i` of `dl`'s current epoch, from fastai's sample order"
-    idxs = getattr(dl, '_DataLoader__idxs', None)
-    if idxs is None or not dl.bs: return None
+    idxs = getattr(dl, '_DataLoader__idxs', None)  # set by fastai's DataLoader.__iter__ for the current epoch
+    if idxs is None or not dl.bs:
+        raise RuntimeError(f"cannot tell which items batch {i} holds: the training loader ({type(dl).__name__}) is not a "
+                           "fastai DataLoader iterating in batches. Use cache=False, or build the DataLoaders with fastai")
     return torch.as_tensor(list(idxs[i * dl.bs:(i + 1) * dl.bs]), dtype=torch.long)
 
 # %% ../nbs/06_cache.ipynb #c007
@@ -30,48 +34,92 @@ def random_transforms(dl)->list:
     return [type(t).__name__ for p in pipes if p is not None for t in p.fs
             if hasattr(t, 'p') and hasattr(t, 'before_call') and getattr(t, 'split_idx', 0) in (None, 0)]
 
-def check_cacheable(learn):
-    "Raise when the training batches are not the same each epoch, so cached teacher outputs would be wrong"
-    random = random_transforms(learn.dls.train)
-    mixers = [type(cb).__name__ for cb in learn.cbs if hasattr(cb, 'distrib') and hasattr(cb, 'lf')]
+def check_cacheable(learn, # The student's Learner, at the start of its fit
+                   ):
+    "Raise when cached teacher outputs would be wrong: random augmentation, MixUp/CutMix, or a non-fastai training loader"
+    dl = learn.dls.train
+    if not isinstance(dl, DataLoader):
+        raise ValueError(f"cache=True needs a fastai DataLoader for training (it reads the order of the items from it), "
+                         f"got a {type(dl).__name__}: use cache=False, or build the DataLoaders with fastai")
+    random, mixers = random_transforms(dl), [type(cb).__name__ for cb in learn.cbs if isinstance(cb, MixHandler)]
     if random or mixers:
         raise ValueError(f"cache=True needs the same input for an item in every epoch, but training uses "
-                         f"{', '.join(random + mixers)}: the teacher's cached logits would describe another view of "
+                         f"{', '.join(random + mixers)}: the teacher's cached outputs would describe another view of "
                          "the image. Use cache=False with random augmentation or MixUp/CutMix")
 
-# %% ../nbs/06_cache.ipynb #c009
-class TeacherCache:
-    "Teacher logits per training item, filled the first time each item is seen, reused afterwards"
-    def __init__(self): self.logits, self.filled, self.key = None, None, None
+# %% ../nbs/06_cache.ipynb #c010
+def _tensor_key(t:Tensor)->tuple: return (t.data_ptr(), t._version, tuple(t.shape), t.dtype)
 
-    def bind(self, dl):
-        "Use the table for `dl`'s dataset; start afresh when the dataset changed"
-        key = (id(dl.dataset), len(dl.dataset))
-        if key != self.key: self.logits, self.filled, self.key = None, None, key
+def data_fingerprint(dataset)->tuple:
+    "What changes when a dataset's tensors are edited in place or replaced: their storage, version and shape"
+    found = []
+    for v in vars(dataset).values() if hasattr(dataset, '__dict__') else []:
+        for t in (v if isinstance(v, (list, tuple)) else [v]):
+            if isinstance(t, Tensor): found.append(_tensor_key(t))
+    return (len(dataset), *found)
 
-    def lookup(self, idxs:Tensor)->Tensor|None:
-        "Cached logits of items `idxs`, or None unless all of them are cached"
-        if self.filled is None: return None
-        idxs = idxs.to(self.filled.device)
-        return self.logits[idxs] if bool(self.filled[idxs].all()) else None
-
-    def store(self, idxs:Tensor, logits:Tensor):
-        "Keep the logits of items `idxs`"
-        if self.logits is None:
-            self.logits = logits.new_zeros(self.key[1], *logits.shape[1:])
-            self.filled = torch.zeros(self.key[1], dtype=torch.bool, device=logits.device)
-        idxs = idxs.to(logits.device)
-        self.logits[idxs], self.filled[idxs] = logits.detach(), True
+def module_fingerprint(models:list)->tuple:
+    "What changes when a model's weights change: every parameter's and buffer's storage, version and shape"
+    return tuple(_tensor_key(t) for m in models for t in [*m.parameters(), *m.buffers()])
 
 # %% ../nbs/06_cache.ipynb #c012
+class TeacherCache:
+    "Teacher outputs per training item, filled the first time each item is seen, reused afterwards, rebuilt when stale"
+    def __init__(self): self.targets, self.filled, self._dataset, self.key = None, None, None, None
+
+    def bind(self, dataset, # The training dataset the table is for
+             key:tuple, # Everything else the outputs depend on (fingerprints, settings)
+            )->bool:
+        "Use the table for `dataset` and `key`; start afresh (and return True) when either changed"
+        same = self._dataset is not None and self._dataset() is dataset and key == self.key
+        if not same:
+            self.targets = self.filled = None
+            self._dataset, self.key = _ref(dataset), key
+        return not same
+
+    def lookup(self, idxs:Tensor)->Tensor|None:
+        "Cached outputs of items `idxs`, or None unless all of them are cached"
+        if self.filled is None: return None
+        idxs = idxs.to(self.filled.device)
+        return self.targets[idxs] if bool(self.filled[idxs].all()) else None
+
+    def store(self, idxs:Tensor, targets:Tensor):
+        "Keep the outputs of items `idxs`"
+        if self.targets is None:
+            n = len(self._dataset())
+            self.targets = targets.new_zeros(n, *targets.shape[1:])
+            self.filled = torch.zeros(n, dtype=torch.bool, device=targets.device)
+        idxs = idxs.to(targets.device)
+        self.targets[idxs], self.filled[idxs] = targets.detach(), True
+
+    def cached_items(self, n:int)->Tensor:
+        "Up to `n` indices of cached items"
+        return torch.zeros(0, dtype=torch.long) if self.filled is None else self.filled.nonzero().flatten()[:n].cpu()
+
+class _Strong:
+    "Holds an object that cannot be weakly referenced; called like a weakref"
+    def __init__(self, o): self.o = o
+    def __call__(self): return self.o
+
+def _ref(o):
+    try: return weakref.ref(o)
+    except TypeError: return _Strong(o)
+
+# %% ../nbs/06_cache.ipynb #c015
+def items_batch(dl, # The training `DataLoader`, whose item and batch transforms make the inputs
+                idxs:Tensor, # Dataset indices of the items
+                n_inp:int=1, # Number of model inputs in a batch
+               )->tuple:
+    "The model inputs of the items `idxs`, as `dl` would give them, on `dl`'s device"
+    return tuple(dl.after_batch(to_device(dl.do_batch([dl.do_item(int(i)) for i in idxs]), dl.device))[:n_inp])
+
 def fill_missing(cache:TeacherCache, # The cache, bound to `dl`'s dataset
-                 dl, # The training `DataLoader`, whose item and batch transforms make the teacher's inputs
-                 teacher, # The teacher, already frozen and on `dl`'s device
+                 dl, # The training `DataLoader`
+                 compute, # Function from a batch's inputs to its targets (the teachers' outputs)
                  n_inp:int=1, # Number of model inputs in a batch
                 ):
-    "Compute and store the logits of every item the cache has not seen yet, in batches of `dl.bs`"
+    "Compute and store the outputs of every item the cache has not seen yet, in batches of `dl.bs`"
     if cache.filled is None: return
     missing = (~cache.filled).nonzero().flatten().cpu()
     for chunk in (missing.split(dl.bs or 64) if len(missing) else []):
-        batch = dl.after_batch(to_device(dl.do_batch([dl.do_item(int(i)) for i in chunk]), dl.device))
-        with torch.no_grad(): cache.store(chunk, _first_tensor(teacher(*batch[:n_inp])))
+        with torch.no_grad(): cache.store(chunk, compute(items_batch(dl, chunk, n_inp)))

@@ -307,7 +307,7 @@ class TermLog(Metric):
 
 # %% ../nbs/02_core.ipynb #c029
 def _sample_batch(dls, n:int=2)->tuple:
-    "Inputs of `n` items from the validation set (training set if there is none), leaving every RNG as it was"
+    "Inputs and targets of `n` items from the validation set (training set if there is none), leaving every RNG as it was"
     dl = dls.valid if len(dls.loaders) > 1 and len(dls.valid) else dls.train
     rng = getattr(dl, 'rng', None)  # a plain PyTorch DataLoader has none
     states = random.getstate(), np.random.get_state(), torch.get_rng_state(), rng.getstate() if rng is not None else None
@@ -320,7 +320,7 @@ def _sample_batch(dls, n:int=2)->tuple:
         raise ValueError(f"the DataLoaders' batches hold {len(batch)} element(s) and no target: fastai computes no loss "
                          "and takes no optimiser step without targets, so nothing would be distilled. Give every item a "
                          f"target and mark those without a label UNLABELLED ({UNLABELLED}; NaN for float targets)")
-    return tuple(x[:n] for x in batch[:n_inp])
+    return tuple(x[:n] for x in batch[:n_inp]), tuple(y[:n] for y in batch[n_inp:])
 
 def _n_inp(dls)->int:
     try: return dls.n_inp
@@ -396,7 +396,7 @@ class DistillationCallback(Callback):
 
     def _reset_fit(self):
         "The attributes that exist only during a fit"
-        self.teacher_runs = self.fit_state = self.student_outputs = self.term_log = self._snapshot = None
+        self.teacher_runs = self.fit_state = self.student_outputs = self.term_log = self._snapshot = self.sample_targets = None
         self._extra_state = {}
 
     @property
@@ -467,7 +467,8 @@ def before_fit(self:DistillationCallback):
     for n in self.student_layers: find_module(student, n)
     for n in self.teacher_layers: find_module(self.teacher, n)
     device = _fit_device(learn)
-    xb = to_device(_sample_batch(learn.dls), device)
+    xb, yb = to_device(_sample_batch(learn.dls), device)
+    self.sample_targets = yb
     s_out, s_feats = _preflight(student.to(device), xb, self.student_layers, 'student')
     t_runs = [_preflight(t, teacher_inputs(t, xb), self.teacher_layers if i == 0 else [], 'teacher') for i, t in enumerate(self.teachers)]
     self.prepare(s_out, [to_device(o, device) for o, _ in t_runs], s_feats, to_device(t_runs[0][1], device))
@@ -581,7 +582,7 @@ def student_features(self:DistillationCallback)->list:
 def teacher_features(self:DistillationCallback)->list:
     "Outputs of `teacher_layers` on this batch, detached"
     self.teacher_outputs()
-    return self.teacher_runs[0].features.stored
+    return self.teacher_runs[0].features.get(self.teacher_layers)
 
 @patch
 def after_loss(self:DistillationCallback):

@@ -1,4 +1,4 @@
-"""Small real datasets that ship without a download: scikit-learn's digits and Debian's Fashion-MNIST, as fastai `DataLoaders`.
+"""Small real datasets that ship without a download (scikit-learn's digits, Debian's Fashion-MNIST) as fastai `DataLoaders` for classification, segmentation, multi-label classification and regression.
 
 Docs: https://fastkd.github.io/fastkd/data.html.md"""
 
@@ -6,66 +6,108 @@ Docs: https://fastkd.github.io/fastkd/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #c001
 from __future__ import annotations
-import gzip, struct, numpy as np, torch
+import gzip, struct, numpy as np, torch, torch.nn.functional as F
+from functools import partial
 from pathlib import Path
+from typing import Callable, NamedTuple
+from fastcore.basics import noop
+from fastcore.meta import delegates
 from fastai.data.core import DataLoaders, TfmdDL
-from fastai.torch_core import TensorImageBW, TensorCategory, default_device
-from fastai.losses import CrossEntropyLossFlat
-from .losses import UNLABELLED
+from fastai.torch_core import TensorImageBW, TensorCategory, TensorMask, TensorMultiCategory, default_device
+from fastai.losses import CrossEntropyLossFlat, BCEWithLogitsLossFlat, MSELossFlat
+from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
-__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'ArrayDataset', 'arrays_dls', 'digits_dls', 'fashion_mnist_dls']
+__all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'ArrayDataset', 'arrays_dls', 'digits_dls', 'fashion_mnist_dls',
+           'segmentation_dls', 'multilabel_dls', 'regression_dls']
 
 # %% ../nbs/10_data.ipynb #c005
+class _Task(NamedTuple):
+    target_type: Callable  # casts an item's target to the fastai type of the task
+    loss_func: Callable    # makes the loss fastai's own block picks for the task
+    dtype: torch.dtype     # of the targets
+
+_TASKS = {'classification': _Task(TensorCategory, CrossEntropyLossFlat, torch.long),  # as `CategoryBlock`
+          'segmentation': _Task(TensorMask, partial(CrossEntropyLossFlat, axis=1), torch.long),  # as `MaskBlock`
+          'multilabel': _Task(TensorMultiCategory, BCEWithLogitsLossFlat, torch.float),  # as `MultiCategoryBlock`
+          'regression': _Task(noop, MSELossFlat, torch.float)}  # as `RegressionBlock`
+
+def _task(name:str)->_Task:
+    if name not in _TASKS: raise ValueError(f"task={name!r} is not known: use one of {', '.join(map(repr, _TASKS))}")
+    return _TASKS[name]
+
 class ArrayDataset:
-    "In-memory images and integer labels, indexable by fastai's `DataLoader`; `new_empty` keeps exports small"
-    def __init__(self, x:torch.Tensor, y:torch.Tensor, vocab:list, stats:tuple=(0., 1.)):
-        self.x, self.y, self.vocab, self.stats = x, y, list(vocab), stats
+    "In-memory images and the targets of a fastai task, indexable by fastai's `DataLoader`; `new_empty` keeps exports small"
+    def __init__(self,
+                 x:torch.Tensor, # Images (N, C, H, W) as the model sees them (normalised)
+                 y:torch.Tensor, # Targets: class indices (N,), masks (N, H, W) int64, multi-hot (N, C) or values (N, k) float
+                 vocab:list, # Class names; for regression the names of the targets
+                 stats:tuple=(0., 1.), # Mean and std the images were normalised with
+                 task:str='classification', # 'classification', 'segmentation', 'multilabel' or 'regression'
+                ):
+        _task(task)  # an unknown task fails here, not at the first batch
+        self.x, self.y, self.vocab, self.stats, self.task = x, y, list(vocab), stats, task
     def __len__(self): return len(self.x)
-    def __getitem__(self, i): return TensorImageBW(self.x[i]), TensorCategory(self.y[i])
+    def __getitem__(self, i): return TensorImageBW(self.x[i]), _task(self.task).target_type(self.y[i])
     @property
     def c(self): return len(self.vocab)
     @property
-    def loss_func(self): return CrossEntropyLossFlat()  # what fastai's `Learner` picks when none is given
-    def new_empty(self): return ArrayDataset(self.x[:0], self.y[:0], self.vocab, self.stats)
+    def loss_func(self): return _task(self.task).loss_func()  # what fastai's `Learner` picks when none is given
+    def new_empty(self):
+        "A copy without items that holds no storage (a slice such as `x[:0]` would keep all of `x` in the pickle)"
+        empty = lambda t: t.new_empty((0, *t.shape[1:]))
+        return ArrayDataset(empty(self.x), empty(self.y), self.vocab, self.stats, self.task)
 
 # %% ../nbs/10_data.ipynb #c006
 def _hide_labels(y:torch.Tensor, n_labelled:int|None, seed:int)->torch.Tensor:
-    "A copy of `y` where all but `n_labelled` random items are `UNLABELLED`"
+    "A copy of `y` where all but `n_labelled` random items lose their target: `UNLABELLED` (integer targets) or NaN (float)"
     if n_labelled is None or n_labelled >= len(y): return y
     y = y.clone()
     hidden = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[n_labelled:]
-    y[hidden] = UNLABELLED
+    y[hidden] = float('nan') if y.is_floating_point() else UNLABELLED
     return y
 
 def _labelled_only(x:torch.Tensor, y:torch.Tensor)->tuple:
     "The labelled items, repeated to the original length so that an epoch keeps its number of steps"
-    keep = (y != UNLABELLED).nonzero().flatten()
+    keep = labelled_items(y).nonzero().flatten()
     if len(keep) == 0: raise ValueError("labelled_only=True with n_labelled=0 leaves no training item")
     keep = keep.repeat(len(y) // len(keep) + 1)[:max(len(y), len(keep))]
     return x[keep], y[keep]
 
-def arrays_dls(x_train, y_train, x_valid, y_valid, # Images (N, C, H, W) in [0, 1] and integer labels
-               vocab:list, # Class names
+def arrays_dls(x_train, y_train, x_valid, y_valid, # Images (N, C, H, W) in [0, 1] and their targets (see `ArrayDataset`)
+               vocab:list, # Class names (for regression the names of the targets)
                bs:int=64, # Batch size (validation uses twice this)
-               n_labelled:int|None=None, # Keep this many training labels, mark the rest `UNLABELLED`
+               n_labelled:int|None=None, # Keep this many training labels, mark the rest `UNLABELLED` (integer targets) or NaN (float)
                labelled_only:bool=False, # Train on the labelled items alone (repeated to the full length): the baseline
                seed:int=42, # Seed for label hiding and shuffling
                device=None, # Defaults to fastai's `default_device()`
+               task:str='classification', # What the targets are: 'classification', 'segmentation', 'multilabel' or 'regression'
               )->DataLoaders:
-    "fastai `DataLoaders` over in-memory image tensors, normalised with the training split's mean and std"
+    "fastai `DataLoaders` over in-memory images and targets, the images normalised with the training split's mean and std"
     mean, std = x_train.mean().item(), x_train.std().item()
     norm = lambda x: ((x - mean) / std).float()
-    x_train, y_train = norm(x_train), _hide_labels(y_train.long(), n_labelled, seed)
+    targets = lambda y: y.to(_task(task).dtype)
+    x_train, y_train = norm(x_train), _hide_labels(targets(y_train), n_labelled, seed)
     if labelled_only: x_train, y_train = _labelled_only(x_train, y_train)
-    train = ArrayDataset(x_train, y_train, vocab, (mean, std))
-    valid = ArrayDataset(norm(x_valid), y_valid.long(), vocab, (mean, std))
+    train = ArrayDataset(x_train, y_train, vocab, (mean, std), task)
+    valid = ArrayDataset(norm(x_valid), targets(y_valid), vocab, (mean, std), task)
     device = device or default_device()
     torch.manual_seed(seed)
     return DataLoaders(TfmdDL(train, bs=bs, shuffle=True, drop_last=True, device=device),
                        TfmdDL(valid, bs=bs * 2, device=device), device=device)
 
 # %% ../nbs/10_data.ipynb #c007
+def _digits(valid_pct:float, seed:int)->tuple:
+    "scikit-learn's digits in [0, 1], split at random: training images and labels, validation images and labels, class names"
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.
+    y = torch.tensor(digits.target)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_valid = int(len(x) * valid_pct)
+    v, t = order[:n_valid], order[n_valid:]
+    return x[t], y[t], x[v], y[v], [str(i) for i in range(10)]
+
 def digits_dls(bs:int=64, # Batch size
                valid_pct:float=0.2, # Fraction of the 1,797 images kept for validation
                n_labelled:int|None=None, # Keep this many training labels (semi-supervised), None for all
@@ -74,14 +116,7 @@ def digits_dls(bs:int=64, # Batch size
                device=None, # Defaults to fastai's `default_device()`
               )->DataLoaders:
     "scikit-learn's 8×8 digits (ships with scikit-learn, no download) as 1-channel image `DataLoaders`"
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.
-    y = torch.tensor(digits.target)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_valid = int(len(x) * valid_pct)
-    v, t = order[:n_valid], order[n_valid:]
-    return arrays_dls(x[t], y[t], x[v], y[v], [str(i) for i in range(10)], bs, n_labelled, labelled_only, seed, device)
+    return arrays_dls(*_digits(valid_pct, seed), bs, n_labelled, labelled_only, seed, device)
 
 # %% ../nbs/10_data.ipynb #c009
 FASHION_MNIST_PATH = Path('/usr/share/datasets/fashion-mnist')
@@ -103,6 +138,21 @@ def _find_idx(path:Path, stem:str)->Path:
         "the Fashion-MNIST release in a folder and pass `path=` to `fashion_mnist_dls`.")
 
 # %% ../nbs/10_data.ipynb #c010
+def _fashion_mnist(path:Path, n_train:int|None, n_valid:int|None, valid_from_train:int|None, seed:int)->tuple:
+    "Fashion-MNIST in [0, 1]: training images and labels, validation images and labels, class names"
+    load = lambda stem: torch.from_numpy(_read_idx(_find_idx(Path(path), stem)).copy())
+    x_train, y_train = load('train-images-idx3-ubyte')[:, None] / 255., load('train-labels-idx1-ubyte')
+    x_valid, y_valid = load('t10k-images-idx3-ubyte')[:, None] / 255., load('t10k-labels-idx1-ubyte')
+    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
+    if valid_from_train:  # a fixed held-out part of the training set, never the test set, for choosing T and alpha
+        held, order = order[-valid_from_train:], order[:-valid_from_train]
+        x_valid, y_valid = x_train[held], y_train[held]
+    if n_train is not None or valid_from_train:
+        keep = order[:n_train] if n_train is not None else order
+        x_train, y_train = x_train[keep], y_train[keep]
+    if n_valid is not None: x_valid, y_valid = x_valid[:n_valid], y_valid[:n_valid]
+    return x_train, y_train, x_valid, y_valid, FASHION_MNIST_CLASSES
+
 def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four idx files (Debian's package location by default)
                       n_train:int|None=None, # Use a random subset of this many training images, None for all 60,000
                       n_valid:int|None=None, # Use the first this many test images for validation, None for all 10,000
@@ -114,16 +164,85 @@ def fashion_mnist_dls(path:str|Path=FASHION_MNIST_PATH, # Folder with the four i
                       device=None, # Defaults to fastai's `default_device()`
                      )->DataLoaders:
     "Fashion-MNIST from local idx files (Debian `dataset-fashion-mnist`) as 1-channel 28×28 image `DataLoaders`"
-    path = Path(path)
-    load = lambda stem: torch.from_numpy(_read_idx(_find_idx(path, stem)).copy())
-    x_train, y_train = load('train-images-idx3-ubyte')[:, None] / 255., load('train-labels-idx1-ubyte')
-    x_valid, y_valid = load('t10k-images-idx3-ubyte')[:, None] / 255., load('t10k-labels-idx1-ubyte')
-    order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))
-    if valid_from_train:  # a fixed held-out part of the training set, never the test set, for choosing T and alpha
-        held, order = order[-valid_from_train:], order[:-valid_from_train]
-        x_valid, y_valid = x_train[held], y_train[held]
-    if n_train is not None or valid_from_train:
-        keep = order[:n_train] if n_train is not None else order
-        x_train, y_train = x_train[keep], y_train[keep]
-    if n_valid is not None: x_valid, y_valid = x_valid[:n_valid], y_valid[:n_valid]
-    return arrays_dls(x_train, y_train, x_valid, y_valid, FASHION_MNIST_CLASSES, bs, n_labelled, labelled_only, seed, device)
+    return arrays_dls(*_fashion_mnist(path, n_train, n_valid, valid_from_train, seed), bs, n_labelled, labelled_only, seed, device)
+
+# %% ../nbs/10_data.ipynb #d111
+_SOURCES = {'digits': lambda seed: _digits(0.2, seed),  # the split of `digits_dls()`
+            'fashion-mnist': lambda seed: _fashion_mnist(FASHION_MNIST_PATH, None, None, None, seed)}  # 60,000 and the 10,000 test images
+
+def _groups(n_sources:int, n_items:int|None, per_item:int, generator:torch.Generator)->torch.Tensor:
+    "Source indices (n_items, per_item) from consecutive random permutations, so that sources are used as evenly as possible"
+    n_items = n_sources // per_item if n_items is None else n_items
+    n_perms = max(1, -(-n_items * per_item // n_sources))
+    order = torch.cat([torch.randperm(n_sources, generator=generator) for _ in range(n_perms)])
+    return order[:n_items * per_item].view(n_items, per_item)
+
+def _tile(x:torch.Tensor, rows:int, cols:int)->torch.Tensor:
+    "Groups of images (N, rows*cols, C, H, W) pasted row by row into grids (N, C, rows*H, cols*W)"
+    n, _, c, h, w = x.shape
+    return x.view(n, rows, cols, c, h, w).permute(0, 3, 1, 4, 2, 5).reshape(n, c, rows * h, cols * w)
+
+def _task_dls(data:str, compose:Callable, task:str, vocab:Callable,
+              n_train:int|None=None, # Training items to make, None to use each training image once
+              n_valid:int|None=None, # Validation items to make (from validation images only), None to use each once
+              bs:int=64, # Batch size (validation uses twice this)
+              n_labelled:int|None=None, # Keep this many training labels, mark the rest `UNLABELLED` (integer targets) or NaN (float)
+              labelled_only:bool=False, # Train on the labelled items alone (repeated to the same epoch length): the baseline
+              seed:int=42, # Seed of the split, the items made, label hiding and shuffling
+              device=None, # Defaults to fastai's `default_device()`
+             )->DataLoaders:
+    "`DataLoaders` of `task` whose items `compose(images, labels, n_classes, n_items, generator)` makes from `data`'s two splits, `vocab(classes)` their vocab"
+    if data not in _SOURCES: raise ValueError(f"data={data!r} is not known: use 'digits' (fast, for tests) or 'fashion-mnist' (benchmarks)")
+    x_train, y_train, x_valid, y_valid, classes = _SOURCES[data](seed)
+    make = lambda x, y, n, split_seed: compose(x, y, len(classes), n, torch.Generator().manual_seed(split_seed))
+    train, valid = make(x_train, y_train, n_train, seed), make(x_valid, y_valid, n_valid, seed + 1)
+    return arrays_dls(*train, *valid, vocab(classes), bs, n_labelled, labelled_only, seed, device, task)
+
+# %% ../nbs/10_data.ipynb #d116
+def _segmentation_items(x, y, n_classes, n_items, generator, threshold:float):
+    "2×2 canvases of random images and their masks: each pixel above `threshold` gets its image's class + 1, the rest 0"
+    idx = _groups(len(x), n_items, 4, generator)
+    images = x[idx]
+    masks = torch.where(images > threshold, y[idx][..., None, None, None].long() + 1, 0)
+    return _tile(images, 2, 2), _tile(masks, 2, 2)[:, 0]
+
+@delegates(_task_dls)
+def segmentation_dls(data:str='digits', # 'digits' (8×8 images: fast, for tests) or 'fashion-mnist' (28×28: benchmarks)
+                     threshold:float=0.1, # Pixels brighter than this (images in [0, 1]) are foreground
+                     **kwargs)->DataLoaders:
+    "Segmentation `DataLoaders`: 2×2 canvases of `data`'s images, each foreground pixel labelled with its image's class + 1"
+    compose = partial(_segmentation_items, threshold=threshold)
+    return _task_dls(data, compose, 'segmentation', lambda classes: ['background', *classes], **kwargs)
+
+# %% ../nbs/10_data.ipynb #d120
+def _multilabel_items(x, y, n_classes, n_items, generator):
+    "Pairs of random images side by side and the multi-hot vector of their classes"
+    idx = _groups(len(x), n_items, 2, generator)
+    return _tile(x[idx], 1, 2), F.one_hot(y[idx].long(), n_classes).amax(1).float()
+
+@delegates(_task_dls)
+def multilabel_dls(data:str='digits', # 'digits' (8×8 images: fast, for tests) or 'fashion-mnist' (28×28: benchmarks)
+                   **kwargs)->DataLoaders:
+    "Multi-label `DataLoaders`: pairs of `data`'s images side by side, the target the multi-hot vector of their classes"
+    return _task_dls(data, _multilabel_items, 'multilabel', lambda classes: classes, **kwargs)
+
+# %% ../nbs/10_data.ipynb #d123
+def _rotate(x:torch.Tensor, degrees:torch.Tensor)->torch.Tensor:
+    "Images (N, C, H, W) rotated counterclockwise about their centres by `degrees` (N,), zeros filling in"
+    angle = torch.deg2rad(degrees)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([cos, -sin, zero, sin, cos, zero], 1).view(-1, 2, 3)
+    return F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), align_corners=False)
+
+def _rotation_items(x, y, n_classes, n_items, generator, max_angle:float):
+    "Random images, each rotated by a random angle in [-max_angle, max_angle]; the target is angle / max_angle"
+    idx = _groups(len(x), n_items, 1, generator)[:, 0]
+    target = torch.rand(len(idx), 1, generator=generator) * 2 - 1
+    return _rotate(x[idx], target[:, 0] * max_angle), target
+
+@delegates(_task_dls)
+def regression_dls(data:str='digits', # 'digits' (8×8 images: fast, for tests) or 'fashion-mnist' (28×28: benchmarks)
+                   max_angle:float=45., # Images are rotated by up to this many degrees either way
+                   **kwargs)->DataLoaders:
+    "Regression `DataLoaders`: `data`'s images rotated by random angles, the target `angle / max_angle` in [-1, 1], shape (1,)"
+    return _task_dls(data, partial(_rotation_items, max_angle=max_angle), 'regression', lambda classes: ['angle / max_angle'], **kwargs)

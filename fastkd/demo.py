@@ -16,21 +16,10 @@ from fastai.metrics import accuracy
 from .data import digits_dls, fashion_mnist_dls
 from .kd import KnowledgeDistillationCallback
 from .report import distill_report, n_params
+from .testing import simple_cnn, mlp
 
 # %% auto #0
-__all__ = ['simple_cnn', 'mlp', 'run_demo', 'main']
-
-# %% ../nbs/11_demo.ipynb #c005
-def simple_cnn(width:int=32, # Channels of the first conv; the next two have 2x and 4x as many
-               n_classes:int=10, in_channels:int=1)->nn.Sequential:
-    "A three-conv CNN (two stride-2 stages) with BatchNorm and global pooling: the demo's and tutorial's teacher"
-    def block(c_in, c_out, stride): return [nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU()]
-    return nn.Sequential(*block(in_channels, width, 1), *block(width, 2 * width, 2), *block(2 * width, 4 * width, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, n_classes))
-
-def mlp(in_features:int, hidden:int=32, n_classes:int=10)->nn.Sequential:
-    "A one-hidden-layer MLP on flattened images: the demo's student"
-    return nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+__all__ = ['run_demo', 'main']
 
 # %% ../nbs/11_demo.ipynb #c006
 _DATA = {'digits': (digits_dls, dict(bs=64), 8), 'fashion-mnist': (fashion_mnist_dls, dict(bs=128, n_train=10_000), 5)}
@@ -39,9 +28,10 @@ def _fit(dls, model, epochs, lr, cbs=None, seed=0, quiet=False):
     "Fit `model` from `seed`; return the learner and the seconds it took"
     torch.manual_seed(seed)
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy)
-    if quiet: learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == 'ProgressCallback'))
     start = time.perf_counter()
-    learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    if quiet:
+        with learn.no_bar(): learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     return learn, time.perf_counter() - start
 
 def run_demo(data:str='digits', epochs:int=10, labels:int=100, T:float=4., alpha:float=0.5, hidden:int=32,

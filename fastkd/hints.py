@@ -9,90 +9,48 @@ from __future__ import annotations
 import torch, torch.nn.functional as F
 from torch import nn, Tensor
 from .losses import hint_loss
-from .core import DistillationCallback
+from .core import DistillationCallback, check_number
+from .features import ADAPTERS, check_feature_options, check_feature_pair, make_adapter, resize_like
 
 # %% auto #0
-__all__ = ['resize_like', 'FeatureHintCallback']
-
-# %% ../nbs/04_hints.ipynb #c005
-def _channels(shape:tuple)->int:
-    "Channels of a feature shape: dim 1 of a 4D map, the last dim of tokens or vectors"
-    return shape[1] if len(shape) == 4 else shape[-1]
-
-def _adapter(student_shape:tuple, teacher_shape:tuple, kind:str|None)->nn.Module:
-    "The module mapping student features to the teacher's channels (an identity when none is needed)"
-    cs, ct = _channels(student_shape), _channels(teacher_shape)
-    if kind is None or (kind == 'auto' and cs == ct): return nn.Identity()
-    if len(student_shape) != 4: return nn.Linear(cs, ct)
-    conv = nn.Conv2d(cs, ct, 1, bias=kind != 'conv-bn')
-    return nn.Sequential(conv, nn.BatchNorm2d(ct)) if kind == 'conv-bn' else conv
-
-def _check_pair(s_name:str, t_name:str, s_shape:tuple, t_shape:tuple, adapter:str|None, resize:str|None):
-    "A clear error when a student/teacher feature pair cannot be compared"
-    pair = f"student layer {s_name!r} gives {s_shape}, teacher layer {t_name!r} gives {t_shape}"
-    if len(s_shape) != len(t_shape): raise ValueError(f"{pair}: they have different numbers of dimensions; pair layers of the same kind")
-    if s_shape[2:] != t_shape[2:] and (len(s_shape) != 4 or resize != 'interpolate'):
-        fix = " or pass resize='interpolate'" if len(s_shape) == 4 else ''
-        raise ValueError(f"{pair}: their spatial sizes differ. Pick layers at the same resolution "
-                         f"(`pair_layers(student, teacher, x)` lists them){fix}")
-    cs, ct = _channels(s_shape), _channels(t_shape)
-    if cs != ct and adapter is None:
-        raise ValueError(f"{pair}: {cs} student channels vs {ct} teacher channels and adapter=None. "
-                         "Use adapter='auto' to learn a 1x1 conv from the student's channels to the teacher's")
-
-# %% ../nbs/04_hints.ipynb #c006
-def _check_options(weight:float, resize:str|None, student_layers:list):
-    "The argument errors hints and attention transfer share"
-    if weight < 0: raise ValueError(f"weight must be >= 0, got {weight}")
-    if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
-    if not student_layers: raise ValueError("give at least one student/teacher layer pair")
-
-# %% ../nbs/04_hints.ipynb #c007
-def resize_like(student_features:Tensor, teacher_features:Tensor)->Tensor:
-    "Student 4D features bilinearly resized to the teacher's spatial size (unchanged when equal)"
-    if student_features.shape[-2:] == teacher_features.shape[-2:]: return student_features
-    return F.interpolate(student_features, size=teacher_features.shape[-2:], mode='bilinear', align_corners=False)
+__all__ = ['FeatureHintCallback']
 
 # %% ../nbs/04_hints.ipynb #c008
 class FeatureHintCallback(DistillationCallback):
-    "FitNets hints: MSE between (adapted) student feature maps and the teacher's at paired layers"
+    "FitNets hints: MSE between (adapted) student features and the teacher's at paired layers"
     term_name = 'hint_loss'
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`
                  student_layers:list, # Dotted names of student layers, e.g. ['layer2', 'layer3'] or ['0.5', '0.6']
                  teacher_layers:list, # Teacher layers paired with them, same length
                  weight:float=1.0, # Weight of the hint term in the loss (>= 0)
-                 adapter:str|None='auto', # 'auto' (1x1 conv where channels differ), 'conv', 'conv-bn', or None
+                 adapter:str|None='auto', # 'auto' (1x1 conv, or linear for tokens, where channels differ), 'conv', 'conv-bn', or None
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
-                 hint_only_pct:float=0., # Fraction of training, from the start, trained on the hint alone (FitNets stage 1)
+                 hint_only_pct:float=0., # Fraction of training, from the start, trained without the task loss (FitNets stage 1)
                 ):
-        _check_options(weight, resize, student_layers)
-        if adapter not in ('auto', 'conv', 'conv-bn', None):
-            raise ValueError(f"adapter must be 'auto', 'conv', 'conv-bn' or None, got {adapter!r}")
-        if not 0 <= hint_only_pct < 1: raise ValueError(f"hint_only_pct must be in [0, 1), got {hint_only_pct}")
+        check_feature_options(weight, resize, student_layers)
+        if adapter not in ADAPTERS: raise ValueError(f"adapter must be 'auto', 'conv', 'conv-bn' or None, got {adapter!r}")
+        check_number(hint_only_pct, 'hint_only_pct', 0, 1, open_high=True, hint='the fraction of training without the task loss')
         super().__init__(teacher, student_layers, teacher_layers)
         self.weight, self.adapter, self.resize, self.hint_only_pct = weight, adapter, resize, hint_only_pct
         self.adapters, self._adapter_shapes = None, None
 
-    def prepare(self, student_out, teacher_out, student_feats, teacher_feats):
-        shapes = [(tuple(s.shape[1:]), tuple(t.shape[1:])) for s, t in zip(student_feats, teacher_feats)]
+    def prepare(self, student_out, teacher_outs, student_feats, teacher_feats):
         for sn, tn, s, t in zip(self.student_layers, self.teacher_layers, student_feats, teacher_feats):
-            _check_pair(sn, tn, tuple(s.shape), tuple(t.shape), self.adapter, self.resize)
+            check_feature_pair(sn, tn, tuple(s.shape), tuple(t.shape), self.adapter, self.resize)
+        shapes = [(tuple(s.shape[1:]), tuple(t.shape[1:])) for s, t in zip(student_feats, teacher_feats)]
         if shapes != self._adapter_shapes:  # keep trained adapters across fits unless the layers changed
             ref = student_feats[0]
-            self.adapters = nn.ModuleList([_adapter(s.shape, t.shape, self.adapter) for s, t in zip(student_feats, teacher_feats)])
+            self.adapters = nn.ModuleList([make_adapter(s.shape, t.shape, self.adapter) for s, t in zip(student_feats, teacher_feats)])
             self.adapters.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
             self._adapter_shapes = shapes
 
-    def extra_parameters(self)->list: return list(self.adapters.parameters()) if self.adapters is not None else []
+    def extra_modules(self)->list: return [self.adapters] if self.adapters is not None else []
+    @property
+    def task_weight(self)->float: return 0. if self.learn.pct_train < self.hint_only_pct else 1.
 
     def distill_term(self)->Tensor:
-        losses = [hint_loss(resize_like(a(s), t) if s.dim() == 4 else a(s), t)
-                  for a, s, t in zip(self.adapters, self.student_features, self.teacher_features)]
+        losses = [hint_loss(resize_like(a(s), t), t) for a, s, t in zip(self.adapters, self.student_features, self.teacher_features)]
         return torch.stack(losses).mean()
-
-    def contribution(self, task_loss, term):
-        if self.learn.pct_train < self.hint_only_pct: return self.weight * term - task_loss
-        return self.weight * term
 
     def before_train(self):
         super().before_train()

@@ -187,7 +187,11 @@ class LayerOutputs:
     @property
     def stored(self)->list:
         "The outputs of the latest forward pass, one tensor per name; a clear error for a layer that did not give one"
-        return [self._output(name, self.hooks[name]) for name in self.names]
+        return self.get(self.names)
+
+    def get(self, names:list)->list:
+        "The outputs of the latest forward pass of the layers `names` (some of `self.names`)"
+        return [self._output(name, self.hooks[name]) for name in names]
 
     def _output(self, name:str, hook:_Capture)->Tensor:
         where = f"{self.role} layer {name!r} ({type(hook.module).__name__})"

@@ -1,4 +1,4 @@
-"""`KnowledgeDistillationCallback`: train a student on the teacher's softened outputs as well as the labels (Hinton et al., 2015).
+"""`KnowledgeDistillationCallback`: train a student on the teacher's outputs as well as the labels (Hinton et al., 2015), with the logit losses that lead the published tables (DKD, DIST, logit standardisation), several teachers, and every fastai task.
 
 Docs: https://fastkd.github.io/fastkd/kd.html.md"""
 
@@ -6,41 +6,279 @@ Docs: https://fastkd.github.io/fastkd/kd.html.md"""
 
 # %% ../nbs/03_kd.ipynb #c001
 from __future__ import annotations
-from torch import Tensor
-from .losses import kd_loss
-from .core import DistillationCallback, _first_tensor
-from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing
+import warnings, torch, torch.nn.functional as F
+from fastcore.basics import patch
+from fastai.torch_core import to_device
+from torch import nn, Tensor
+from fastai.losses import BaseLoss
+from .losses import UNLABELLED, labelled_items, kd_loss, binary_kd_loss, dkd_loss, dist_loss, standardize_logits, cwd_loss, regression_kd_loss
+from .hooks import output_tensor, eval_mode
+from .core import DistillationCallback, LabelledLoss, check_number, teacher_inputs, _mixer, _n_inp
+from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing, items_batch, data_fingerprint, module_fingerprint
 
 # %% auto #0
-__all__ = ['KnowledgeDistillationCallback']
+__all__ = ['KINDS', 'LOSSES', 'output_kind', 'check_outputs', 'resize_logits', 'ensemble_logits', 'KnowledgeDistillationCallback']
+
+# %% ../nbs/03_kd.ipynb #k011
+KINDS = ('classification', 'multilabel', 'regression')
+_MULTILABEL = (nn.BCEWithLogitsLoss,)
+_REGRESSION = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+def _base_loss(loss_func):
+    "The loss function inside fastkd's and fastai's wrappers (`LabelledLoss`, `BaseLoss.func`)"
+    if isinstance(loss_func, LabelledLoss): loss_func = loss_func.loss_func
+    return loss_func, getattr(loss_func, 'func', loss_func)
+
+def output_kind(loss_func, # The student Learner's loss function
+                output:Tensor, # The student's output on a sample batch
+                target:Tensor|None, # The sample batch's target
+                kind:str|None=None, # 'classification', 'multilabel' or 'regression' to override; None to infer
+               )->tuple:
+    "`(kind, class_dim)` of the student's outputs: what the KD term compares, and along which dimension the classes are"
+    outer, inner = _base_loss(loss_func)
+    if kind is None:
+        if isinstance(inner, _MULTILABEL): kind = 'multilabel'
+        elif isinstance(inner, _REGRESSION): kind = 'regression'
+        elif target is not None and not target.is_floating_point(): kind = 'classification'
+        else:
+            raise ValueError(f"cannot tell what the outputs {tuple(output.shape)} are from the loss function "
+                             f"{type(outer).__name__} and {'no' if target is None else 'float'} targets: pass "
+                             "kind='classification', 'multilabel' or 'regression'")
+    if kind not in KINDS: raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))} or None, got {kind!r}")
+    if kind != 'classification' or output.dim() <= 2: return kind, -1
+    axis = getattr(outer, 'axis', None) if isinstance(outer, BaseLoss) else 1  # PyTorch's CrossEntropyLoss: classes on dim 1
+    if axis is None and target is not None:
+        axis = 1 if tuple(target.shape) == tuple(output.shape[:1] + output.shape[2:]) else -1
+    return kind, (axis if axis is not None else -1)
+
+# %% ../nbs/03_kd.ipynb #k013
+def check_outputs(kind:str, # From `output_kind`
+                  class_dim:int, # From `output_kind`
+                  student:Tensor, # The student's output on the sample batch
+                  teacher:Tensor, # A teacher's output on the sample batch
+                  resize:str|None=None, # 'interpolate': a teacher's dense logits at another resolution are resized
+                 ):
+    "A clear error, naming both shapes, when the teacher's outputs cannot be compared with the student's"
+    shapes = f"teacher outputs {tuple(teacher.shape)}, student outputs {tuple(student.shape)}"
+    if kind == 'classification':
+        if teacher.dim() != student.dim():
+            raise ValueError(f"{shapes}: they have different numbers of dimensions, so they cannot be compared class by class")
+        if teacher.shape[class_dim] != student.shape[class_dim]:
+            raise ValueError(f"{shapes}: the teacher predicts {teacher.shape[class_dim]} classes, the student "
+                             f"{student.shape[class_dim]}. KD compares them class by class, so give both the same "
+                             "classes (e.g. `num_classes`) in the same order")
+        if teacher.shape != student.shape and not (resize == 'interpolate' and student.dim() == 4 and class_dim == 1):
+            fix = " or pass resize='interpolate' to resize the teacher's logits to the student's resolution" if student.dim() == 4 else ''
+            raise ValueError(f"{shapes}: the same classes at different positions (resolution){fix}")
+    elif teacher.shape != student.shape:
+        raise ValueError(f"{shapes}: {kind} distillation compares outputs entry by entry, so they need the same shape")
+
+def resize_logits(teacher:Tensor, student:Tensor)->Tensor:
+    "The teacher's dense logits `(B, C, H, W)` bilinearly resized to the student's resolution (unchanged when equal)"
+    if teacher.shape[-2:] == student.shape[-2:]: return teacher
+    return F.interpolate(teacher.float(), size=student.shape[-2:], mode='bilinear', align_corners=False)
+
+# %% ../nbs/03_kd.ipynb #k016
+def ensemble_logits(outputs:list, # Each teacher's output, same shape
+                    kind:str='classification', # From `output_kind`
+                    T:float=4.0, # Temperature at which probabilities are averaged
+                    class_dim:int=-1, # Dimension of the classes
+                    weights:list|None=None, # One weight per teacher (normalised to sum 1); None: equal weights
+                   )->Tensor:
+    "The teachers' outputs averaged in probability space, as logits whose softmax (sigmoid) at `T` is that average"
+    if len(outputs) == 1: return outputs[0]
+    w = torch.tensor(weights if weights is not None else [1.] * len(outputs), dtype=torch.float32, device=outputs[0].device)
+    w = (w / w.sum()).view(-1, *[1] * outputs[0].dim())
+    stacked = torch.stack([o.float() for o in outputs])
+    if kind == 'regression': return (w * stacked).sum(0)
+    if kind == 'multilabel': return T * torch.logit((w * torch.sigmoid(stacked / T)).sum(0), eps=1e-7)
+    probs = (w * F.softmax(stacked / T, dim=class_dim if class_dim < 0 else class_dim + 1)).sum(0)
+    return T * probs.clamp_min(torch.finfo(torch.float32).tiny).log()
+
+# %% ../nbs/03_kd.ipynb #k020
+LOSSES = {'classification': ('kd', 'dkd', 'dist', 'cwd'), 'multilabel': ('kd',), 'regression': ('kd', 'l1')}
+
+def _dominant_target(learn, y:Tensor)->Tensor:
+    "Each item's class under MixUp/CutMix: the target of the image that dominates its mix"
+    mix = _mixer(learn)
+    if mix is None: return y
+    lam = torch.as_tensor(mix.lam, device=y.device).expand(len(y))
+    return torch.where(lam >= 0.5, y, mix.yb1[0])
+
+def _kd_dkd(s:Tensor, t:Tensor, y:Tensor, T:float, alpha:float, beta:float)->Tensor:
+    "DKD on items with a class, plain KD on the others, averaged over all items"
+    labelled = labelled_items(y)
+    per_item = kd_loss(s, t, T, reduction='none')
+    if labelled.any(): per_item = per_item.masked_scatter(labelled, dkd_loss(s[labelled], t[labelled], y[labelled], alpha, beta, T, reduction='none'))
+    return per_item.mean()
 
 # %% ../nbs/03_kd.ipynb #c005
 class KnowledgeDistillationCallback(DistillationCallback):
-    "Train on `(1-alpha)*task_loss + alpha*kd_loss(student, teacher, T)`; the teacher runs frozen under no_grad"
-    term_name = 'kd_loss'
-    def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`
+    "Train on `(1-alpha)*task_loss + alpha*term(student, teachers)`; the teachers run frozen under no_grad"
+    _NAMES = {'kd': 'kd_loss', 'dkd': 'dkd_loss', 'dist': 'dist_loss', 'cwd': 'cwd_loss', 'l1': 'kd_loss'}
+    def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`, or a list of them (an ensemble)
                  T:float=4.0, # Temperature softening both distributions (> 0)
-                 alpha:float=0.5, # Weight of the KD term; the task loss gets `1-alpha` (0 to 1)
-                 cache:bool=False, # Keep teacher logits per training item and reuse them (deterministic pipelines only)
+                 alpha:float|None=None, # Weight of the term; the task loss gets `1-alpha` (0 to 1; 0.5 if neither alpha nor weight is given)
+                 loss='kd', # 'kd', 'dkd', 'dist', 'cwd' (dense outputs), 'l1' (regression), or a callable `(student, teacher, target, T) -> Tensor`
+                 standardize:bool=False, # Logit standardisation: z-score each model's logits first (with 'kd' and 'dkd')
+                 kind:str|None=None, # 'classification', 'multilabel' or 'regression'; None reads it from the Learner
+                 teacher_weights:list|None=None, # One weight per teacher of an ensemble (None: equal weights)
+                 cache:bool=False, # Keep the teachers' outputs per training item and reuse them (deterministic pipelines only)
+                 resize:str|None=None, # 'interpolate': resize a teacher's dense logits to the student's resolution
+                 warmup_pct:float|None=None, # Fraction of training over which the term's weight ramps up from 0 (None: 0.08 for 'dkd', none otherwise)
+                 dkd_alpha:float=1.0, # DKD: weight of TCKD (target vs the other classes)
+                 dkd_beta:float=8.0, # DKD: weight of NCKD (among the other classes)
+                 dist_beta:float=1.0, # DIST: weight of the inter-class relation
+                 dist_gamma:float=1.0, # DIST: weight of the intra-class relation
+                 weight:float|None=None, # fasterai's name for `alpha`: give one or the other
                 ):
-        if not T > 0: raise ValueError(f"T must be > 0, got {T}: temperatures of 1 to 8 are usual, 4 is a good start")
-        if not 0 <= alpha <= 1:
-            raise ValueError(f"alpha must be between 0 and 1, got {alpha}: it weights the KD term, the task loss gets 1-alpha")
         super().__init__(teacher)
-        self.T, self.alpha = T, alpha
+        if alpha is not None and weight is not None:
+            raise ValueError(f"alpha={alpha} and weight={weight} both given: they are the same setting (fasterai calls it weight), give one")
+        alpha = 0.5 if alpha is None and weight is None else alpha if alpha is not None else weight
+        self.alpha = check_number(alpha, 'alpha' if weight is None else 'weight', 0, 1, hint='it weights the term, the task loss gets 1-alpha')
+        self.T = check_number(T, 'T', 0, open_low=True, hint='temperatures of 1 to 8 are usual, 4 is a good start')
+        if not (callable(loss) or loss in self._NAMES):
+            raise ValueError(f"loss must be one of {', '.join(map(repr, self._NAMES))} or a callable (student, teacher, target, T) -> Tensor, got {loss!r}")
+        if standardize not in (True, False): raise TypeError(f"standardize must be True or False, got {standardize!r}")
+        if standardize and loss not in ('kd', 'dkd'): raise ValueError(f"standardize=True works with loss='kd' or 'dkd', got loss={loss!r}")
+        if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
+        self.method, self.standardize, self.kind, self.cache, self.resize = loss, standardize, kind, cache, resize
+        self.warmup_pct = check_number(0.08 if warmup_pct is None and loss == 'dkd' else warmup_pct or 0., 'warmup_pct', 0, 1, open_high=True)
+        for name, v in dict(dkd_alpha=dkd_alpha, dkd_beta=dkd_beta, dist_beta=dist_beta, dist_gamma=dist_gamma).items():
+            setattr(self, name, check_number(v, name, 0))
+        self.teacher_weights = self._check_teacher_weights(teacher_weights)
+        self.term_name = self._NAMES.get(loss, 'kd_loss') if isinstance(loss, str) else 'kd_loss'
         self.teacher_cache = TeacherCache() if cache else None
 
-    def prepare(self, student_out, teacher_out, student_feats, teacher_feats):
-        if self.teacher_cache is not None: check_cacheable(self.learn); self.teacher_cache.bind(self.learn.dls.train)
-        s, t = _first_tensor(student_out), _first_tensor(teacher_out)
-        if s.shape[-1] != t.shape[-1]:
-            raise ValueError(f"teacher predicts {t.shape[-1]} classes, student {s.shape[-1]}: KD compares their outputs "
-                             "class by class, so give both the same number of outputs (e.g. `num_classes`) in the same order")
-    def batch_items(self): return batch_indices(self.learn.dl, self.learn.iter) if self.teacher_cache is not None else None
-    def after_train(self):
-        "Fill the cache with the items this epoch did not show, so the teacher never runs again"
-        run = self.teacher_run
-        if self.teacher_cache is not None and run is not None and not run.hooks:
-            fill_missing(self.teacher_cache, self.learn.dls.train, self.teacher, getattr(self.learn.dls, 'n_inp', 1))
-    def distill_term(self)->Tensor: return kd_loss(_first_tensor(self.pred), self.teacher_logits, self.T)
-    def contribution(self, task_loss, term): return self.alpha * (term - task_loss)
+    def _check_teacher_weights(self, weights):
+        if weights is None: return None
+        weights = [check_number(w, 'teacher_weights', 0) for w in weights]
+        if len(weights) != len(self.teachers) or not sum(weights):
+            raise ValueError(f"teacher_weights needs one weight >= 0 per teacher ({len(self.teachers)}), not all zero; got {weights}")
+        return weights
+
+    @property
+    def loss_weight(self)->float:
+        "`alpha`, ramped up linearly over the first `warmup_pct` of training"
+        return self.alpha * (min(1., self.learn.pct_train / self.warmup_pct) if self.warmup_pct else 1.)
+    @property
+    def task_weight(self)->float: return 1 - self.alpha
+
+# %% ../nbs/03_kd.ipynb #c005b
+@patch
+def prepare(self:KnowledgeDistillationCallback, student_out, teacher_outs, student_feats, teacher_feats):
+    "Read the kind of output, check the teachers' outputs against the student's, bind the cache"
+    s, y = output_tensor(student_out, 'student'), (self.sample_targets[0] if self.sample_targets else None)
+    self.task_kind, self.class_dim = output_kind(self.learn.loss_func, s, y, self.kind)
+    self._check_method(s)
+    for t in teacher_outs: check_outputs(self.task_kind, self.class_dim, s, output_tensor(t, 'teacher'), self.resize)
+    self._student_shape = tuple(s.shape[1:])
+    if self.teacher_cache is not None: self._bind_cache(fit_start=True)
+
+@patch
+def _check_method(self:KnowledgeDistillationCallback, s:Tensor):
+    "A clear error when the loss asked for does not fit the outputs"
+    kind, method = self.task_kind, self.method
+    if callable(method): return
+    if method not in LOSSES[kind]:
+        raise ValueError(f"loss={method!r} does not apply to {kind} outputs {tuple(s.shape)}: use one of {', '.join(map(repr, LOSSES[kind]))}")
+    if method in ('dkd', 'dist') and s.dim() != 2:
+        raise ValueError(f"loss={method!r} needs (batch, classes) outputs, got {tuple(s.shape)}: for dense outputs use 'kd' or 'cwd'")
+    if method == 'cwd' and (s.dim() != 4 or self.class_dim != 1):
+        raise ValueError(f"loss='cwd' needs dense (batch, classes, height, width) outputs, got {tuple(s.shape)}")
+    if self.standardize and kind != 'classification': raise ValueError(f"standardize=True needs classification outputs, not {kind}")
+    dl = self.learn.dls.train
+    bs, n = getattr(dl, 'bs', None), len(getattr(dl, 'dataset', ()))
+    if method == 'dist' and self.dist_gamma and bs is not None and (bs < 2 or (n % bs == 1 and not getattr(dl, 'drop_last', False))):
+        raise ValueError(f"loss='dist' correlates across the batch and needs at least 2 items in every batch, but batches of {bs} "
+                         f"over {n} items leave a batch of 1: use bs >= 2 and drop_last=True (or dist_gamma=0)")
+
+# %% ../nbs/03_kd.ipynb #c005c
+@patch
+def _teacher_target(self:KnowledgeDistillationCallback, outputs:list)->Tensor:
+    "The KD target from the teachers' outputs: standardised and resized if asked, combined into one"
+    ts = [output_tensor(o, 'teacher') for o in outputs]
+    if self.standardize: ts = [_standardize(t, self.class_dim) for t in ts]
+    if self.resize and len(self._student_shape) == 3: ts = [resize_logits(t, t.new_empty(1, *self._student_shape)) for t in ts]
+    return ensemble_logits(ts, self.task_kind, self.T, self.class_dim, self.teacher_weights)
+
+def _standardize(logits:Tensor, class_dim:int)->Tensor: return standardize_logits(logits.movedim(class_dim, -1)).movedim(-1, class_dim)
+
+@patch
+def after_pred(self:KnowledgeDistillationCallback):
+    "The batch's target: read from the cache, or computed from the teachers' outputs (once per batch, inside autocast)"
+    if self.fit_state is None: return
+    cache, self._target = self.teacher_cache, None
+    if cache is not None:
+        self._idxs = batch_indices(self.learn.dl, self.learn.iter)
+        self._target = cache.lookup(self._idxs)
+    if self._target is None:
+        self._target = self._teacher_target(self.teacher_outputs())
+        if cache is not None: cache.store(self._idxs, self._target)
+
+@patch(as_prop=True)
+def teacher_logits(self:KnowledgeDistillationCallback)->Tensor:
+    "The KD target on this batch: the teacher's logits (standardised, resized or combined over an ensemble as asked)"
+    if getattr(self, '_target', None) is None: self._target = self._teacher_target(self.teacher_outputs())
+    return self._target
+
+@patch
+def after_batch(self:KnowledgeDistillationCallback):
+    self._target = None
+    super(KnowledgeDistillationCallback, self).after_batch()
+
+# %% ../nbs/03_kd.ipynb #c005d
+@patch
+def distill_term(self:KnowledgeDistillationCallback)->Tensor:
+    "The term for the kind of output and the loss chosen, in fp32"
+    s, t = output_tensor(self.pred, 'student'), self.teacher_logits
+    y, method = self.learn.yb[0] if len(self.learn.yb) else None, self.method
+    if callable(method): return method(s, t, y, self.T)
+    if self.task_kind == 'regression': return regression_kd_loss(s, t, 'l1' if method == 'l1' else 'mse')
+    if self.task_kind == 'multilabel': return binary_kd_loss(s, t, self.T)
+    if self.standardize: s = _standardize(s, self.class_dim)
+    if method == 'dkd': return _kd_dkd(s, t, _dominant_target(self.learn, y), self.T, self.dkd_alpha, self.dkd_beta)
+    if method == 'dist': return dist_loss(s, t, self.dist_beta, self.dist_gamma, self.T)
+    if method == 'cwd': return cwd_loss(s, t, self.T)
+    return kd_loss(s, t, self.T, class_dim=self.class_dim)
+
+# %% ../nbs/03_kd.ipynb #c005e
+@patch
+def _bind_cache(self:KnowledgeDistillationCallback, fit_start:bool=False):
+    "Bind the cache to the training data and teachers of now; at the start of a fit, check a cached batch against a live forward"
+    dl, cache = self.learn.dls.train, self.teacher_cache
+    if fit_start:
+        check_cacheable(self.learn)
+        self._teacher_key = (module_fingerprint(self.teachers), self.T, self.standardize, self.teacher_weights, self.resize, self.class_dim)
+    rebuilt = cache.bind(dl.dataset, (data_fingerprint(dl.dataset), self._teacher_key))
+    if fit_start and not rebuilt and not self._cache_agrees(dl):
+        warnings.warn("fastkd rebuilt the teacher-output cache: its outputs for a batch of training items no longer match "
+                      "the teacher's (the data or the teacher changed)")
+        cache.bind(dl.dataset, ('stale',))
+        cache.bind(dl.dataset, (data_fingerprint(dl.dataset), self._teacher_key))
+
+@patch
+def _cache_agrees(self:KnowledgeDistillationCallback, dl)->bool:
+    "Whether a batch of cached outputs matches the teachers' live outputs (at bf16 tolerance)"
+    idxs = self.teacher_cache.cached_items(dl.bs or 64)
+    if not len(idxs): return True
+    xb, outs = items_batch(dl, idxs, _n_inp(self.learn.dls)), []
+    for t in self.teachers:
+        with eval_mode(t), torch.no_grad(): outs.append(to_device(t(*teacher_inputs(t, xb)), xb[0].device))
+    live, cached = self._teacher_target(outs).float(), self.teacher_cache.lookup(idxs).float()
+    return torch.allclose(cached, live, rtol=1e-2, atol=1e-2 * float(live.abs().max().clamp_min(1)))
+
+@patch
+def before_train(self:KnowledgeDistillationCallback):
+    "Rebind the cache when `learn.dls` was swapped or its data edited since the last epoch"
+    super(KnowledgeDistillationCallback, self).before_train()
+    if self.fit_state is not None and self.teacher_cache is not None: self._bind_cache()
+
+@patch
+def after_train(self:KnowledgeDistillationCallback):
+    "Fill the cache with the items this epoch did not show, so the teachers never run again"
+    if self.fit_state is None or self.teacher_cache is None: return
+    compute = lambda xb: self._teacher_target([run(xb) for run in self.teacher_runs])
+    fill_missing(self.teacher_cache, self.learn.dls.train, compute, _n_inp(self.learn.dls))
+    self.fit_state.forget_batch()

@@ -1,4 +1,4 @@
-"""Small models and callbacks that fastkd's notebooks test distillation with, and that help test a term of your own.
+"""Small models and callbacks that fastkd's notebooks, demo and benchmarks use, and that help test a term of your own.
 
 Docs: https://fastkd.github.io/fastkd/testing.html.md"""
 
@@ -6,28 +6,51 @@ Docs: https://fastkd.github.io/fastkd/testing.html.md"""
 
 # %% ../nbs/12_testing.ipynb #c001
 from __future__ import annotations
-import copy
+import copy, torch
 from torch import nn
 from fastai.callback.core import Callback, CancelFitException
 
 # %% auto #0
-__all__ = ['tiny_cnn', 'frozen_copy', 'layer_outputs', 'no_forward_hooks', 'FirstBatch', 'TeacherForwards']
+__all__ = ['simple_cnn', 'tiny_cnn', 'mlp', 'frozen_copy', 'layer_outputs', 'no_forward_hooks', 'TeacherState', 'FirstBatch',
+           'TeacherForwards']
 
 # %% ../nbs/12_testing.ipynb #c004
+def simple_cnn(width:int=32, # Channels of the first conv; each later conv doubles them
+               n_classes:int=10, # Outputs of the linear head
+               in_channels:int=1, # Channels of the input images
+               depth:int=3, # Number of convs: the first keeps the resolution, the others halve it (stride 2)
+               bn:bool=True, # BatchNorm after each conv
+              )->nn.Sequential:
+    "Convs (3×3, ReLU, optional BatchNorm), global pooling and a linear head: the demo's, tutorials' and tests' CNN"
+    def block(c_in, c_out, stride): return [nn.Conv2d(c_in, c_out, 3, stride, 1), *([nn.BatchNorm2d(c_out)] if bn else []), nn.ReLU()]
+    widths = [in_channels] + [width * 2**i for i in range(depth)]
+    layers = [l for i in range(depth) for l in block(widths[i], widths[i + 1], 1 if i == 0 else 2)]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], n_classes))
+
 def tiny_cnn(width:int=8, # Channels of the first conv; the second has twice as many
-             n_classes:int=10, in_channels:int=1,
+             n_classes:int=10, # Outputs of the linear head
+             in_channels:int=1, # Channels of the input images
              bn:bool=True, # BatchNorm after each conv
             )->nn.Sequential:
-    "Two 3×3 convs (the second with stride 2), global pooling and a linear head: `'2'` and `'5'` (with BN) are the stage outputs"
-    def block(c_in, c_out, stride): return [nn.Conv2d(c_in, c_out, 3, stride, 1), *([nn.BatchNorm2d(c_out)] if bn else []), nn.ReLU()]
-    return nn.Sequential(*block(in_channels, width, 1), *block(width, 2 * width, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, n_classes))
+    "`simple_cnn` with two convs: `'2'` and `'5'` (with BN; `'1'` and `'3'` without) are its stage outputs"
+    return simple_cnn(width, n_classes, in_channels, depth=2, bn=bn)
 
+def mlp(in_features:int, # Number of input values (pixels) per item
+        hidden:int=32, # Hidden units
+        n_classes:int=10, # Outputs
+       )->nn.Sequential:
+    "A one-hidden-layer MLP on flattened inputs: the demo's student"
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+# %% ../nbs/12_testing.ipynb #c004c
 def frozen_copy(model:nn.Module)->nn.Module:
     "An eval-mode copy without gradients, to recompute a teacher's outputs by hand without touching the teacher"
     return copy.deepcopy(model).eval().requires_grad_(False)
 
-def layer_outputs(model:nn.Sequential, idxs:list, x)->list:
+def layer_outputs(model:nn.Sequential, # A `Sequential` model
+                  idxs:list, # Indices of the layers whose outputs are wanted
+                  x, # Input batch
+                 )->list:
     "Outputs of `model[i]` for each i in `idxs` when `model` runs on `x` in its current mode"
     out = []
     hooks = [model[i].register_forward_hook(lambda m, inp, o: out.append(o)) for i in idxs]
@@ -39,6 +62,33 @@ def layer_outputs(model:nn.Sequential, idxs:list, x)->list:
 def no_forward_hooks(*models:nn.Module)->bool:
     "True when no module of `models` has a forward hook left"
     return all(len(m._forward_hooks) == 0 for model in models for m in model.modules())
+
+# %% ../nbs/12_testing.ipynb #c005c
+def _identical(a, b)->bool:
+    "Same shape, dtype and values (NaN where the other has NaN)"
+    a, b = a.cpu(), b.cpu()
+    if a.shape != b.shape or a.dtype != b.dtype: return False
+    return torch.equal(a, b) or (a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True))
+
+class TeacherState:
+    "A teacher's weights and buffers, per-module training flags, `requires_grad` flags and devices, to compare after a fit"
+    def __init__(self, teacher:nn.Module): # The teacher to record (not copied: `check` compares it later)
+        self.teacher, self.state = teacher, {k: v.detach().clone() for k, v in teacher.state_dict().items()}
+        self.modes, self.flags = [m.training for m in teacher.modules()], [p.requires_grad for p in teacher.parameters()]
+        self.devices = [str(t.device) for t in [*teacher.parameters(), *teacher.buffers()]]
+        self.grads = [None if p.grad is None else p.grad.detach().clone() for p in teacher.parameters()]
+
+    def check(self):
+        "Fail unless the teacher is bit-identical, with the same modes, flags, devices and gradients, and no hook"
+        now = self.teacher.state_dict()
+        changed = [k for k, v in self.state.items() if not _identical(v, now[k].detach())]
+        assert not changed, f"teacher tensors changed: {changed[:5]}"
+        assert [m.training for m in self.teacher.modules()] == self.modes, "teacher modules' training flags changed"
+        assert [p.requires_grad for p in self.teacher.parameters()] == self.flags, "teacher requires_grad flags changed"
+        assert [str(t.device) for t in [*self.teacher.parameters(), *self.teacher.buffers()]] == self.devices, "teacher moved"
+        grads = [p.grad for p in self.teacher.parameters()]
+        assert all((a is None and b is None) or (a is not None and b is not None and _identical(a, b.detach())) for a, b in zip(self.grads, grads)), "the teacher's gradients changed"
+        assert no_forward_hooks(self.teacher), "a hook is left on the teacher"
 
 # %% ../nbs/12_testing.ipynb #c006
 class FirstBatch(Callback):
@@ -52,7 +102,8 @@ class FirstBatch(Callback):
 
 class TeacherForwards(Callback):
     "Counts a teacher's forward passes by phase: 'train' and 'valid' batches, and 'other' (fastkd's sample-batch check)"
-    def __init__(self, teacher:nn.Module): self.teacher, self.counts, self.phase = teacher, dict(train=0, valid=0, other=0), 'other'
+    def __init__(self, teacher:nn.Module): # The teacher whose forward passes are counted
+        self.teacher, self.counts, self.phase = teacher, dict(train=0, valid=0, other=0), 'other'
     def before_fit(self): self.handle = self.teacher.register_forward_hook(self._count)
     def _count(self, *args): self.counts[self.phase] += 1
     def before_train(self): self.phase = 'train'

@@ -42,10 +42,11 @@ def dataloaders(world:int, reference:bool):
 def main(out:Path, reference:bool, world:int):
     from fastai.callback.core import Callback
     import fastai.callback.progress  # noqa: F401 (adds `Learner.no_bar`)
+    import fastai.distributed  # noqa: F401 (adds `Learner.distrib_ctx`)
     from fastai.learner import Learner
     from fastai.optimizer import SGD
     from fastai.losses import CrossEntropyLossFlat
-    from fastkd.core import _fits
+    from fastkd.core import _fit_state
     from fastkd.kd import KnowledgeDistillationCallback
     from fastkd.hints import FeatureHintCallback
 
@@ -74,10 +75,10 @@ def main(out:Path, reference:bool, world:int):
     with learn.no_bar(), learn.no_logging():
         if reference: learn.fit(EPOCHS, LR)
         else:
-            with learn.distrib_ctx(sync_bn=False, cpu=True): learn.fit(EPOCHS, LR)  # cpu=True: gloo, even on a GPU box
+            with learn.distrib_ctx(sync_bn=False, cpu=True): learn.fit(EPOCHS, LR)  # as the README says for CPUs
     hooks = [n for model in (learn.model, teacher) for n, m in model.named_modules()
              if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks]
-    torch.save(dict(losses=rec.losses, seen=sorted(rec.seen), hooks=hooks, fits=len(_fits),
+    torch.save(dict(losses=rec.losses, seen=sorted(rec.seen), hooks=hooks, fits=int(_fit_state(learn) is not None),
                     student=learn.model.state_dict(), adapters=hint.adapters.state_dict(),
                     student_init=student_init, adapters_init=rec.adapters_init,
                     teacher_is_ddp=isinstance(teacher, DistributedDataParallel), model_type=type(learn.model).__name__,
@@ -92,13 +93,4 @@ if __name__ == '__main__':
     p.add_argument('--world', type=int, default=2, help='number of ranks the reference stands for')
     args = p.parse_args()
     torch.set_num_threads(1)
-    if not args.reference:
-        import torch.distributed as dist
-        from fastai.distributed import DistributedDL
-        def _broadcast(self, t, rank):
-            "CPU version of fastai's `DistributedDL._broadcast` (which moves to CUDA for nccl); gloo works on CPU"
-            t = torch.LongTensor(t)
-            dist.broadcast(t, rank)
-            return t.tolist()
-        DistributedDL._broadcast = _broadcast
     main(args.out, args.reference, int(os.environ.get('WORLD_SIZE', args.world)))

@@ -93,3 +93,15 @@ def test_teacher_unwrapped_on_each_rank_and_fit_leaves_nothing(runs):
         assert r['model_type'] == 'Sequential' and not r['teacher_is_ddp']  # after: DDP unwrapped
         assert r['hooks'] == [] and r['fits'] == 0 and r['opt_params'] == 4  # no hook, no fit state, adapter out of the optimiser
         assert r['teacher_training'] and all(r['teacher_grad'])  # teacher's modes and flags given back
+
+def test_accelerate_launch_starts_two_cpu_processes(tmp_path):
+    "The README's accelerate command for CPUs: `--multi_gpu` starts both processes even without a GPU (`--cpu` starts one)"
+    accelerate = Path(sys.executable).parent / 'accelerate'
+    if not accelerate.exists(): pytest.skip('accelerate is not installed')
+    start = time.monotonic()
+    proc = _start([str(accelerate), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+                   '--mixed_precision', 'no', '--dynamo_backend', 'no', str(WORKER), str(tmp_path)])
+    _wait(proc, 'accelerate launch with 2 processes', start + TIMEOUT)
+    r0, r1 = (torch.load(tmp_path / f'rank{r}.pt', weights_only=False) for r in (0, 1))
+    assert abs(r0['losses'][0] - r1['losses'][0]) > 1e-3  # two processes, each on its half
+    for k in r0['student']: assert torch.equal(r0['student'][k], r1['student'][k]), k

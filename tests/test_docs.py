@@ -117,6 +117,11 @@ PAGE_JS = """() => {
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        "Quiet about a page closed while it loaded; anything else as usual"
+        if not isinstance(sys.exc_info()[1], ConnectionError): super().handle_error(request, client_address)
+
 def launch(playwright):
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (installs Debian's chromium package as root), "
@@ -127,7 +132,7 @@ def launch(playwright):
 def browser(site):
     "Chromium, with the site served by a local HTTP server at `base`; requests outside it are refused and recorded"
     from playwright.sync_api import sync_playwright
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(QuietHandler, directory=str(site)))
+    server = QuietServer(('127.0.0.1', 0), functools.partial(QuietHandler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f'http://127.0.0.1:{server.server_port}/'
     try:
@@ -163,8 +168,8 @@ def crawl(browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.goto(base + 'index.html')
     page.screenshot(path=str(ARTIFACTS / 'docs-home.png'))
-    result['first_screen'] = page.evaluate("""() => [...document.querySelectorAll('article pre')].map(
-        e => ({text: e.innerText, bottom: e.getBoundingClientRect().bottom}))""")
+    result['first_screen'] = page.evaluate("""() => [...document.querySelectorAll('article pre > code')].map(
+        e => ({text: e.innerText, bottom: e.getBoundingClientRect().bottom, scrolls: e.scrollWidth > e.clientWidth}))""")
     page.close()
     return result
 
@@ -195,15 +200,14 @@ def test_home_page_and_sidebar(crawl):
     expected = [n for n in SIDEBAR if n in {html_path(p) for p in PAGES}]
     assert [n for n in nav if n in expected] == expected, nav
     unlisted = [n for n in nav if n not in SIDEBAR]
-    assert not unlisted or nav.index(unlisted[-1]) < nav.index(INTERNALS[0]), "pages NAV does not list come before the internals"
+    assert not unlisted or nav.index(unlisted[-1]) < nav.index(INTERNALS[0]), "pages NAV misses go before the internals"
 
 def test_nav_puts_unlisted_pages_at_the_end_of_their_section():
     "A notebook NAV does not list yet (a new method's) ends the API reference; a new tutorial ends the guides"
     nbs = NBS.resolve()
-    pages = [docs.Page(nbs / 'index.ipynb', Path('index.md'), 'Home')] + [
-        docs.Page(nbs / src, Path(md), md) for src, md in [
-            ('tutorials/zz_new.ipynb', 'tutorials/zz_new.md'), ('03_kd.ipynb', 'kd.md'), ('99_new_method.ipynb', 'new_method.md'),
-            ('11_demo.ipynb', 'demo.md'), ('10_data.ipynb', 'data.md'), ('tutorials/distillation.ipynb', 'tutorials/distillation.md')]]
+    sources = {'index': 'index', 'tutorials/zz_new': 'tutorials/zz_new', 'kd': '03_kd', 'new_method': '99_new_method',
+               'demo': '11_demo', 'data': '10_data', 'tutorials/distillation': 'tutorials/distillation'}
+    pages = [docs.Page(nbs / f'{src}.ipynb', Path(f'{md}.md'), md) for md, src in sources.items()]
     nav = docs.nav(pages, nbs)
     assert nav[0] == {'Home': 'index.md'}
     sections = {title: [next(iter(e.values())) for e in entries] for d in nav[1:] for title, entries in d.items()}
@@ -221,6 +225,7 @@ def test_home_page_shows_install_and_usage_first(crawl):
     assert install['bottom'] < usage['bottom'] < demo['bottom'], blocks
     assert usage['bottom'] <= 900, f"the usage example ends {usage['bottom']:.0f} px down, below the first screen"
     assert len(usage['text'].strip().splitlines()) <= 6, usage['text']
+    assert not [b['text'] for b in blocks if b['scrolls']], "code on the home page wider than the column (80 characters)"
 
 def test_search_works_from_disk(site, browser):
     "_site/index.html opened as a file (no server): typing in the search box lists pages (the offline plugin)"
@@ -254,11 +259,12 @@ def test_no_page_scrolls_sideways(crawl):
 def test_wide_table_scrolls_in_its_own_box(browser, tmp_path):
     "A DataFrame too wide for the column, as tools/docs.py writes it, scrolls inside its box; the page does not"
     from fastcore.basics import AttrDict
-    wide = '<table class="dataframe"><tr>' + ''.join(f'<th>a rather long column name {i}</th>' for i in range(30)) + '</tr></table>'
+    header = ''.join(f'<th>a rather long column name {i}</th>' for i in range(30))
+    wide = f'<table class="dataframe"><tr>{header}</tr></table>'
     cell = AttrDict(cell_type='code', source='df', outputs=[AttrDict(output_type='execute_result', data={'text/html': wide})])
     box = docs.PageWriter(docs.Page(NBS / 'x.ipynb', Path('x.md')), {}, tmp_path, '').cell(cell).split('\n\n', 1)[1]
     page = browser['context'].new_page()
-    page.goto(browser['base'] + 'kd.html')
+    page.goto(browser['base'] + 'kd.html', wait_until='networkidle')
     sizes = page.evaluate("""box => {
         document.querySelector('article').insertAdjacentHTML('beforeend', box);
         const out = [...document.querySelectorAll('article .nb-output')].pop(), html = document.documentElement;
@@ -296,7 +302,8 @@ def test_pages_show_no_machine_paths_or_warnings(crawl):
     "No page shows a path of the machine that ran its notebook, and no output shows a warning"
     problems = [f"{rel}: {kind} {m.group()!r}: ...{text[max(0, m.start() - 60):m.end() + 60]}..."
                 for rel, info in crawl['pages'].items()
-                for kind, pattern, text in (('machine path', MACHINE_PATH, info['text']), ('warning', WARNING, info['output_text']))
+                for kind, pattern, text in (('machine path', MACHINE_PATH, info['text']),
+                                            ('warning', WARNING, info['output_text']))
                 for m in list(pattern.finditer(text))[:1]]
     assert not problems, '\n'.join(problems)
 

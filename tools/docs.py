@@ -29,8 +29,9 @@ CSS = """.nb-description { font-size: 1.1em; opacity: .8; }
 .nb-output table { font-size: .75rem; border-collapse: collapse; margin: .5em 0; }
 .nb-output th, .nb-output td { padding: .25em .75em; border: 1px solid var(--md-default-fg-color--lightest); }
 .md-typeset .nb-signature pre > code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.md-typeset .nb-output td:not(:last-child) code { white-space: nowrap; word-break: keep-all; }  /* names whole */
 """
-SIGNATURE_WIDTH = 84  # characters of a signature line that fit the content column at 1280 px: longer ones wrap
+SIGNATURE_WIDTH = 80  # characters of code a line holds in the content column at 1280 px: a longer signature wraps
 IFRAME_WORKER = ROOT / 'tools' / 'iframe-worker.js'  # MkDocs Material's shim for its search worker under file://
 
 # --- nbdev's processing, run in this process -------------------------------------------------------------------
@@ -48,9 +49,9 @@ def _mixed_imports(cell)->str|None:
     if not imports or len(imports) == len(tree.body): return None
     return '\n'.join(ast.get_source_segment(cell.source, n) for n in imports)
 
-def one_line_signature(name:str, dm)->str:
+def one_line_signature(name:str, dm, keyword:str='def')->str:
     "The signature that fastcore's `DocmentText` `dm` describes, on one line (`maxline=0` puts one parameter a line)"
-    return f"def {name}({', '.join(p for p, _ in dm.params)}{dm._ret_str}"
+    return f"{keyword} {name}({', '.join(p for p, _ in dm.params)}{dm._ret_str}"
 
 def _nbdev_procs():
     "nbdev's docs processors, with our `show_doc` renderer and import handling (imported late: nbdev is slow to load)"
@@ -63,11 +64,13 @@ def _nbdev_procs():
         def _repr_markdown_(self):
             try: table = DocmentTbl(self.sym)._repr_markdown_()
             except Exception: table = ''  # no signature to tabulate: nbdev's rendering alone
-            if table and isinstance(self.dm, DocmentText):
-                for d in self.dm.dm.values(): d['docment'] = None
-                self.dm.maxline = 0 if len(one_line_signature(self.nm, self.dm)) > SIGNATURE_WIDTH else SIGNATURE_WIDTH
+            if isinstance(self.dm, DocmentText):
+                if table:
+                    for d in self.dm.dm.values(): d['docment'] = None
+                one_line = one_line_signature(self.nm, self.dm, 'class' if isinstance(self.sym, type) else 'def')
+                self.dm.maxline = 0 if len(one_line) > SIGNATURE_WIDTH else SIGNATURE_WIDTH
             md = super()._repr_markdown_().replace(f'### {self.nm}\n', f'### {self.nm} {{ #{self.nm.lower()} }}\n', 1)
-            md = md.replace('```python\n', '``` {.python .nb-signature}\n', 1)  # the signature's block: CSS wraps it
+            md = md.replace('```python\n', '``` {.python .nb-signature}\n', 1)  # CSS wraps a parameter still too long
             if isinstance(self.sym, type): md = md.replace(f'def {self.nm}(', f'class {self.nm}(', 1)
             return f'{md}\n\n{table}' if table else md
 
@@ -220,11 +223,11 @@ class PageWriter:
 # --- the site ----------------------------------------------------------------------------------------------------
 
 # The sidebar after the home page, section by section, each page named by its path without suffix (`kd` is kd.html).
-# A page not listed here goes at the end of the API reference (a notebook under nbs/tutorials/: at the end of the
-# guides), so a new notebook is never left out of the sidebar: add it to its place in this list.
+# A page not listed here goes at the end of the API reference (a notebook in a folder of nbs/, like tutorials/: at the
+# end of the guides), so a new notebook is never left out of the sidebar; add it to its place in this list.
 NAV = {
     'Guides': ['tutorials/distillation', 'reliability', 'tutorials/benchmarks'],
-    'API reference': ['kd', 'hints', 'attention', 'cache', 'report', 'deploy', 'losses', 'hooks', 'core', 'data', 'all'],
+    'API reference': ['kd', 'hints', 'attention', 'cache', 'report', 'deploy', 'losses', 'features', 'hooks', 'core', 'data', 'all'],
     'Internals': ['demo', 'testing'],
 }
 
