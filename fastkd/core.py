@@ -633,9 +633,11 @@ def _cpu_broadcast_if_gloo():
     from fastai.distributed import DistributedDL
     if DistributedDL._broadcast is not _gloo_broadcast: DistributedDL._cuda_broadcast, DistributedDL._broadcast = DistributedDL._broadcast, _gloo_broadcast
 
+_COPY = object()  # this copy of the module: a notebook running its export cells makes another, which wraps again
+
 def _wrap_fit(fit):
     "`Learner.fit` with fastkd's fit state, released on every way out"
-    if getattr(fit, '_fastkd', False): return fit
+    if getattr(fit, '_fastkd', None) is _COPY: return fit
     @functools.wraps(fit)
     def fit_and_release(self, *args, **kwargs):
         if _fit_state(self) is not None: return fit(self, *args, **kwargs)
@@ -648,7 +650,7 @@ def _wrap_fit(fit):
             raise
         _end_fit(self, state, failed=False)
         return result
-    fit_and_release._fastkd = True
+    fit_and_release._fastkd = _COPY
     return fit_and_release
 
 # %% ../nbs/02_core.ipynb #c040
@@ -686,11 +688,11 @@ def _without_fastkd(learn:Learner):
 
 def _wrap_export(export):
     "`Learner.export` writing the student alone: no fastkd callback, teacher, hook, column or adapter"
-    if getattr(export, '_fastkd', False): return export
+    if getattr(export, '_fastkd', None) is _COPY: return export
     @functools.wraps(export)
     def export_student(self, *args, **kwargs):
         with _without_fastkd(self): return export(self, *args, **kwargs)
-    export_student._fastkd = True
+    export_student._fastkd = _COPY
     return export_student
 
 Learner.fit = _wrap_fit(Learner.fit)

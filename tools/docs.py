@@ -81,10 +81,14 @@ def _nbdev_procs():
             if hasattr(self, 'k'): self.k.user_ns['show_doc'] = partial(show_doc, renderer=TableRenderer)
         def __call__(self, cell):
             imports = _mixed_imports(cell)
-            if imports is None: return super().__call__(cell)
-            if not (self.nb.has_docs_ and hasattr(self, 'k')): return
-            self.k.run(imports)
-            if self.k.exc: raise RuntimeError(f"{self.nb.path_}: the imports of cell {cell.idx_} fail: {self.k.exc!r}")
+            if imports is None: res = super().__call__(cell)
+            elif not (self.nb.has_docs_ and hasattr(self, 'k')): return
+            else:
+                res = self.k.run(imports)
+                if self.k.exc: raise RuntimeError(f"{self.nb.path_}: the imports of cell {cell.idx_} fail: {self.k.exc!r}")
+            # a notebook that imports nbdev's `show_doc` itself (to document methods) gets ours back
+            if hasattr(self, 'k'): self.k.user_ns['show_doc'] = partial(show_doc, renderer=TableRenderer)
+            return res
         def end(self):
             super().end()
             if not hasattr(self, 'k'): return
