@@ -369,14 +369,15 @@ class DistillationCallback(Callback):
     "Base of fastkd callbacks: teacher, hooks, loss composition, logging and cleanup; subclasses add one loss term"
     order, run_valid = GradientAccumulation.order - 1, False  # after MixUp (0) mixes the batch, before GradientAccumulation scales the loss
     term_name = 'distill_loss'
+    needs_teacher = True  # False for self-distillation, where the student teaches itself: `teacher=None`
     _stateattrs = ('_learn', 'teacher_runs', 'fit_state', 'student_outputs', 'term_log', '_extra_state', '_snapshot')
 
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner` (a list of them for an ensemble, where the subclass allows it)
                  student_layers:list=(), # Dotted names of student layers whose outputs the term uses
                  teacher_layers:list=(), # Dotted names of the teacher layers paired with them
                 ):
-        teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
-        if not teachers: raise ValueError("teacher is an empty list: give at least one trained teacher")
+        teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [] if teacher is None and not self.needs_teacher else [teacher]
+        if not teachers and self.needs_teacher: raise ValueError("teacher is an empty list: give at least one trained teacher")
         self.teacher_data = [_data_info(t.dls) if isinstance(t, Learner) else None for t in teachers]
         self.teachers = [as_module(t, 'teacher') for t in teachers]
         self.student_layers = check_layer_names(student_layers, 'student_layers')
@@ -384,6 +385,7 @@ class DistillationCallback(Callback):
         if len(self.student_layers) != len(self.teacher_layers):
             raise ValueError(f"{len(self.student_layers)} student layers but {len(self.teacher_layers)} teacher layers: "
                              "give one teacher layer per student layer (`pair_layers(student, teacher, x)` suggests pairs)")
+        if self.teacher_layers and not self.teachers: raise ValueError("teacher_layers given without a teacher")
         if self.teacher_layers and len(self.teachers) > 1:
             raise ValueError(f"layer pairs need one teacher, got {len(self.teachers)}: pass the teacher whose layers you name")
         self._init_state()
@@ -400,9 +402,9 @@ class DistillationCallback(Callback):
         self._extra_state = {}
 
     @property
-    def teacher(self)->nn.Module:
-        "The (first) teacher model"
-        return self.teachers[0]
+    def teacher(self)->nn.Module|None:
+        "The (first) teacher model (None without one)"
+        return self.teachers[0] if self.teachers else None
 
     @property
     def learn(self)->Learner|None:
@@ -471,7 +473,7 @@ def before_fit(self:DistillationCallback):
     self.sample_targets = yb
     s_out, s_feats = _preflight(student.to(device), xb, self.student_layers, 'student')
     t_runs = [_preflight(t, teacher_inputs(t, xb), self.teacher_layers if i == 0 else [], 'teacher') for i, t in enumerate(self.teachers)]
-    self.prepare(s_out, [to_device(o, device) for o, _ in t_runs], s_feats, to_device(t_runs[0][1], device))
+    self.prepare(s_out, [to_device(o, device) for o, _ in t_runs], s_feats, to_device(t_runs[0][1], device) if t_runs else [])
     self._register(state, device)
 
 @patch
