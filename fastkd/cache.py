@@ -28,7 +28,8 @@ def batch_indices(dl, # The fastai `DataLoader` being iterated
     return torch.as_tensor(list(idxs[i * dl.bs:(i + 1) * dl.bs]), dtype=torch.long)
 
 # %% ../nbs/06_cache.ipynb #c007
-def random_transforms(dl)->list:
+def random_transforms(dl, # A fastai `DataLoader`
+                     )->list:
     "Names of the random transforms `dl` applies to training data"
     pipes = [getattr(dl, p, None) for p in ('after_item', 'before_batch', 'after_batch')]
     return [type(t).__name__ for p in pipes if p is not None for t in p.fs
@@ -50,7 +51,8 @@ def check_cacheable(learn, # The student's Learner, at the start of its fit
 # %% ../nbs/06_cache.ipynb #c010
 def _tensor_key(t:Tensor)->tuple: return (t.data_ptr(), t._version, tuple(t.shape), t.dtype)
 
-def data_fingerprint(dataset)->tuple:
+def data_fingerprint(dataset, # A training dataset
+                    )->tuple:
     "What changes when a dataset's tensors are edited in place or replaced: their storage, version and shape"
     found = []
     for v in vars(dataset).values() if hasattr(dataset, '__dict__') else []:
@@ -58,7 +60,8 @@ def data_fingerprint(dataset)->tuple:
             if isinstance(t, Tensor): found.append(_tensor_key(t))
     return (len(dataset), *found)
 
-def module_fingerprint(models:list)->tuple:
+def module_fingerprint(models:list, # The models (teachers) whose weights the outputs depend on
+                      )->tuple:
     "What changes when a model's weights change: every parameter's and buffer's storage, version and shape"
     return tuple(_tensor_key(t) for m in models for t in [*m.parameters(), *m.buffers()])
 

@@ -25,7 +25,7 @@ from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
 __all__ = ['check_number', 'check_layer_names', 'check_separate', 'teacher_inputs', 'TeacherRun', 'LabelledLoss', 'unwrap',
-           'TermLog', 'norm_stats', 'vocab_difference', 'DistillationCallback']
+           'mixing_callback', 'TermLog', 'n_inputs', 'norm_stats', 'vocab_difference', 'DistillationCallback']
 
 # %% ../nbs/02_core.ipynb #c005
 def _interval(low, high, open_low, open_high)->str:
@@ -215,7 +215,8 @@ def _mixed_task_loss(mix:MixHandler, loss_func, pred, yb:tuple)->Tensor:
     return (w1 * loss1 + w * loss).sum() / total if total > 0 else output_tensor(pred).float().sum() * 0.
 
 # %% ../nbs/02_core.ipynb #c024
-def unwrap(model:nn.Module)->nn.Module:
+def unwrap(model:nn.Module, # The Learner's model, maybe wrapped by `distrib_ctx`
+          )->nn.Module:
     "The model inside a `DistributedDataParallel` (or `DataParallel`) wrapper, else `model`"
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
@@ -227,7 +228,8 @@ def _fit_device(learn):
 
 def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
-def _mixer(learn)->MixHandler|None:
+def mixing_callback(learn:Learner, # The Learner during its fit
+                   )->MixHandler|None:
     "The MixUp/CutMix callback mixing targets through the loss function, if any"
     return next((cb for cb in learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'stack_y', False)), None)
 
@@ -264,7 +266,7 @@ class _FitState:
         "The batch's loss so far: at the first call in a batch, the task loss times the product of the task weights plus other callbacks' additions"
         learn = self.learn
         if self._batch is learn.xb: return self.total
-        task, mix = learn.loss, _mixer(learn)
+        task, mix = learn.loss, mixing_callback(learn)
         if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
             task = _mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)
         others = learn.loss_grad - learn.loss  # e.g. RNNRegularizer's AR/TAR terms: full weight
@@ -315,14 +317,16 @@ def _sample_batch(dls, n:int=2)->tuple:
     finally:
         random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
         if rng is not None: rng.setstate(states[3])
-    n_inp = _n_inp(dls)
+    n_inp = n_inputs(dls)
     if len(batch) <= n_inp:
         raise ValueError(f"the DataLoaders' batches hold {len(batch)} element(s) and no target: fastai computes no loss "
                          "and takes no optimiser step without targets, so nothing would be distilled. Give every item a "
                          f"target and mark those without a label UNLABELLED ({UNLABELLED}; NaN for float targets)")
     return tuple(x[:n] for x in batch[:n_inp]), tuple(y[:n] for y in batch[n_inp:])
 
-def _n_inp(dls)->int:
+def n_inputs(dls, # fastai `DataLoaders`, also over plain PyTorch `DataLoader`s
+            )->int:
+    "How many elements of a batch are model inputs (1 for plain PyTorch loaders, which do not say)"
     try: return dls.n_inp
     except AttributeError: return 1  # plain PyTorch DataLoaders
 

@@ -74,7 +74,10 @@ def _labelled_only(x:torch.Tensor, y:torch.Tensor)->tuple:
     keep = keep.repeat(len(y) // len(keep) + 1)[:max(len(y), len(keep))]
     return x[keep], y[keep]
 
-def arrays_dls(x_train, y_train, x_valid, y_valid, # Images (N, C, H, W) in [0, 1] and their targets (see `ArrayDataset`)
+def arrays_dls(x_train, # Training images (N, C, H, W) in [0, 1]
+               y_train, # Their targets (see `ArrayDataset`)
+               x_valid, # Validation images
+               y_valid, # Their targets
                vocab:list, # Class names (for regression the names of the targets)
                bs:int=64, # Batch size (validation uses twice this)
                n_labelled:int|None=None, # Keep this many training labels, mark the rest `UNLABELLED` (integer targets) or NaN (float)

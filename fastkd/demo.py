@@ -34,8 +34,16 @@ def _fit(dls, model, epochs, lr, cbs=None, seed=0, quiet=False):
     else: learn.fit_one_cycle(epochs, lr, cbs=cbs)
     return learn, time.perf_counter() - start
 
-def run_demo(data:str='digits', epochs:int=10, labels:int=100, T:float=4., alpha:float=0.5, hidden:int=32,
-             teacher_epochs:int|None=None, seed:int=0, quiet:bool=False)->tuple:
+def run_demo(data:str='digits', # 'digits' (scikit-learn) or 'fashion-mnist' (Debian dataset-fashion-mnist)
+             epochs:int=10, # Epochs of each student fit
+             labels:int=100, # Labelled training images in the scarce-label rows
+             T:float=4., # KD temperature
+             alpha:float=0.5, # KD weight
+             hidden:int=32, # Hidden units of the MLP student
+             teacher_epochs:int|None=None, # Epochs of the teacher's fit (None: 8 on digits, 5 on Fashion-MNIST)
+             seed:int=0, # Seed of every fit
+             quiet:bool=False, # No progress bars
+            )->tuple:
     "Train the teacher and the four students; return the comparison table and the learners, row by row"
     if data not in _DATA: raise ValueError(f"unknown data {data!r}: choose one of {', '.join(_DATA)}")
     make_dls, kw, default_teacher_epochs = _DATA[data]

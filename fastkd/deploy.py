@@ -10,7 +10,8 @@ import copy, torch
 from pathlib import Path
 from torch import nn, Tensor
 from torch.export import Dim
-from .report import _as_model, _plain
+from .hooks import as_module
+from .report import plain_tensor
 
 # %% auto #0
 __all__ = ['export_student', 'OnnxStudent', 'load_student']
@@ -43,7 +44,7 @@ def _check_target(path:Path, format:str):
 
 def _sample(x)->Tensor:
     "Plain CPU sample inputs with at least 2 items: torch.export fixes a dynamic dimension traced at size 1"
-    x = _plain(x)
+    x = plain_tensor(x)
     return x if len(x) > 1 else torch.cat([x, x])
 
 # %% ../nbs/08_deploy.ipynb #ec89e9d4
@@ -56,19 +57,19 @@ def export_student(model, # The student: an `nn.Module` or a fastai `Learner` (i
     path = Path(path)
     _check_target(path, format)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _EXPORTERS[format][1](copy.deepcopy(_as_model(model)).cpu().eval(), _sample(x), path)
+    _EXPORTERS[format][1](copy.deepcopy(as_module(model)).cpu().eval(), _sample(x), path)
     return path
 
 # %% ../nbs/08_deploy.ipynb #00e2a036
 class OnnxStudent:
     "An ONNX file run by onnxruntime on the CPU, called like the model: tensor in, tensor out"
-    def __init__(self, path:str|Path):
+    def __init__(self, path:str|Path): # An `.onnx` file written by `export_student`
         try: import onnxruntime
         except ImportError as e: raise ImportError("running an ONNX student needs onnxruntime: `pip install onnxruntime`") from e
         self.session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name
     def __call__(self, x:Tensor)->Tensor:
-        return torch.from_numpy(self.session.run(None, {self.input_name: _plain(x).numpy()})[0])
+        return torch.from_numpy(self.session.run(None, {self.input_name: plain_tensor(x).numpy()})[0])
 
 def load_student(path:str|Path, # A file written by `export_student`; its suffix gives the format
                 ):

@@ -15,11 +15,13 @@ __all__ = ['ADAPTERS', 'feature_channels', 'feature_positions', 'check_feature_o
            'resize_like']
 
 # %% ../nbs/03a_features.ipynb #f005
-def feature_channels(shape:tuple)->int:
+def feature_channels(shape:tuple, # An output shape, batch first
+                    )->int:
     "Channels of a feature shape: dim 1 of a 4D map, the last dim of tokens `(B, N, C)` or vectors `(B, C)`"
     return shape[1] if len(shape) == 4 else shape[-1]
 
-def feature_positions(shape:tuple)->tuple:
+def feature_positions(shape:tuple, # An output shape, batch first
+                     )->tuple:
     "Positions of a feature shape: `(H, W)` of a 4D map, `(N,)` of tokens, `()` of vectors"
     return tuple(shape[2:]) if len(shape) == 4 else tuple(shape[1:-1])
 

@@ -54,7 +54,8 @@ def output_tensor(out, # What a model's forward returned
     return t
 
 # %% ../nbs/01_hooks.ipynb #h007
-def model_modes(model:nn.Module)->list:
+def model_modes(model:nn.Module, # Any model
+               )->list:
     "The training flag of every module of `model`, in `model.modules()` order"
     return [m.training for m in model.modules()]
 
@@ -65,7 +66,8 @@ def set_modes(model:nn.Module, # The model whose modules get their flags back
     for m, mode in zip(model.modules(), modes): m.training = mode
 
 @contextlib.contextmanager
-def eval_mode(model:nn.Module):
+def eval_mode(model:nn.Module, # The model to run in eval mode for the block
+             ):
     "Put `model` in eval mode for the block, then give each module its own training flag back"
     modes = model_modes(model)
     try: yield model.eval()

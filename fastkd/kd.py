@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from fastai.losses import BaseLoss
 from .losses import UNLABELLED, labelled_items, kd_loss, binary_kd_loss, dkd_loss, dist_loss, standardize_logits, cwd_loss, regression_kd_loss
 from .hooks import output_tensor, eval_mode
-from .core import DistillationCallback, LabelledLoss, check_number, teacher_inputs, _mixer, _n_inp
+from .core import DistillationCallback, LabelledLoss, check_number, teacher_inputs, mixing_callback, n_inputs
 from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing, items_batch, data_fingerprint, module_fingerprint
 
 # %% auto #0
@@ -73,7 +73,9 @@ def check_outputs(kind:str, # From `output_kind`
     elif teacher.shape != student.shape:
         raise ValueError(f"{shapes}: {kind} distillation compares outputs entry by entry, so they need the same shape")
 
-def resize_logits(teacher:Tensor, student:Tensor)->Tensor:
+def resize_logits(teacher:Tensor, # The teacher's dense logits (B, C, H, W)
+                  student:Tensor, # The student's, whose resolution to match
+                 )->Tensor:
     "The teacher's dense logits `(B, C, H, W)` bilinearly resized to the student's resolution (unchanged when equal)"
     if teacher.shape[-2:] == student.shape[-2:]: return teacher
     return F.interpolate(teacher.float(), size=student.shape[-2:], mode='bilinear', align_corners=False)
@@ -100,7 +102,7 @@ LOSSES = {'classification': ('kd', 'dkd', 'dist', 'cwd'), 'multilabel': ('kd',),
 
 def _dominant_target(learn, y:Tensor)->Tensor:
     "Each item's class under MixUp/CutMix: the target of the image that dominates its mix"
-    mix = _mixer(learn)
+    mix = mixing_callback(learn)
     if mix is None: return y
     lam = torch.as_tensor(mix.lam, device=y.device).expand(len(y))
     return torch.where(lam >= 0.5, y, mix.yb1[0])
@@ -263,7 +265,7 @@ def _cache_agrees(self:KnowledgeDistillationCallback, dl)->bool:
     "Whether a batch of cached outputs matches the teachers' live outputs (at bf16 tolerance)"
     idxs = self.teacher_cache.cached_items(dl.bs or 64)
     if not len(idxs): return True
-    xb, outs = items_batch(dl, idxs, _n_inp(self.learn.dls)), []
+    xb, outs = items_batch(dl, idxs, n_inputs(self.learn.dls)), []
     for t in self.teachers:
         with eval_mode(t), torch.no_grad(): outs.append(to_device(t(*teacher_inputs(t, xb)), xb[0].device))
     live, cached = self._teacher_target(outs).float(), self.teacher_cache.lookup(idxs).float()
@@ -280,5 +282,5 @@ def after_train(self:KnowledgeDistillationCallback):
     "Fill the cache with the items this epoch did not show, so the teachers never run again"
     if self.fit_state is None or self.teacher_cache is None: return
     compute = lambda xb: self._teacher_target([run(xb) for run in self.teacher_runs])
-    fill_missing(self.teacher_cache, self.learn.dls.train, compute, _n_inp(self.learn.dls))
+    fill_missing(self.teacher_cache, self.learn.dls.train, compute, n_inputs(self.learn.dls))
     self.fit_state.forget_batch()

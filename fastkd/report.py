@@ -12,18 +12,21 @@ from pathlib import Path
 from torch import nn, Tensor
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
+from .hooks import as_module, output_tensor
 
 # %% auto #0
-__all__ = ['n_params', 'size_on_disk_mb', 'cpu_latency_ms', 'valid_accuracy', 'format_report', 'distill_report']
+__all__ = ['plain_tensor', 'n_params', 'size_on_disk_mb', 'cpu_latency_ms', 'valid_accuracy', 'format_report', 'distill_report']
 
 # %% ../nbs/07_report.ipynb #c79a8632
-def _as_model(model)->nn.Module: return model.model if isinstance(model, Learner) else model
-def _plain(x)->Tensor:
+def plain_tensor(x, # A tensor (or array), possibly a fastai subclass such as `TensorImage`
+                )->Tensor:
     "`x` as a plain CPU tensor: fastai's subclasses such as `TensorImage` dropped"
     return torch.as_tensor(x).as_subclass(Tensor).detach().cpu()
-def n_params(model)->int:
+
+def n_params(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
+            )->int:
     "Number of parameters of an `nn.Module` or of a fastai `Learner`'s model"
-    return sum(p.numel() for p in _as_model(model).parameters())
+    return sum(p.numel() for p in as_module(model).parameters())
 
 # %% ../nbs/07_report.ipynb #0e39a5c7
 def size_on_disk_mb(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
@@ -31,7 +34,7 @@ def size_on_disk_mb(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
     "Megabytes (10⁶ bytes) that `torch.save(model.state_dict(), f)` writes: the size of the weights file"
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / 'weights.pth'
-        torch.save(_as_model(model).state_dict(), f)
+        torch.save(as_module(model).state_dict(), f)
         return f.stat().st_size / 1e6
 
 # %% ../nbs/07_report.ipynb #72e8debb
@@ -59,7 +62,7 @@ def cpu_latency_ms(model, # An `nn.Module` or a fastai `Learner`; an eval-mode C
     if repeats < 1 or warmup < 0: raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     threads = torch.get_num_threads()
     torch.set_num_threads(n_threads or threads)
-    try: return _median_ms(copy.deepcopy(_as_model(model)).cpu().eval(), _batch(_plain(x), bs), repeats, warmup)
+    try: return _median_ms(copy.deepcopy(as_module(model)).cpu().eval(), _batch(plain_tensor(x), bs), repeats, warmup)
     finally: torch.set_num_threads(threads)
 
 # %% ../nbs/07_report.ipynb #601a4951
@@ -67,10 +70,10 @@ def valid_accuracy(model, # An `nn.Module` or a fastai `Learner`; an eval-mode c
                    dls:DataLoaders, # fastai `DataLoaders`: the accuracy is measured on its validation set
                   )->float:
     "Classification accuracy on the validation set of `dls`: the argmax of the outputs against the labels"
-    model, correct, total = copy.deepcopy(_as_model(model)).to(dls.device).eval(), 0, 0
+    model, correct, total = copy.deepcopy(as_module(model)).to(dls.device).eval(), 0, 0
     with torch.no_grad():
         for batch in dls.valid:
-            preds, y = model(*batch[:dls.n_inp]).argmax(-1), batch[dls.n_inp]
+            preds, y = output_tensor(model(*batch[:dls.n_inp])).argmax(-1), batch[dls.n_inp]
             correct, total = correct + (preds == y).sum().item(), total + y.numel()
     return correct / total
 

@@ -43,7 +43,8 @@ def mlp(in_features:int, # Number of input values (pixels) per item
     return nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
 
 # %% ../nbs/12_testing.ipynb #c004c
-def frozen_copy(model:nn.Module)->nn.Module:
+def frozen_copy(model:nn.Module, # The teacher (left untouched)
+               )->nn.Module:
     "An eval-mode copy without gradients, to recompute a teacher's outputs by hand without touching the teacher"
     return copy.deepcopy(model).eval().requires_grad_(False)
 
@@ -59,7 +60,8 @@ def layer_outputs(model:nn.Sequential, # A `Sequential` model
         for h in hooks: h.remove()
     return out
 
-def no_forward_hooks(*models:nn.Module)->bool:
+def no_forward_hooks(*models:nn.Module, # The models to check
+                    )->bool:
     "True when no module of `models` has a forward hook left"
     return all(len(m._forward_hooks) == 0 for model in models for m in model.modules())
 
@@ -94,6 +96,7 @@ class TeacherState:
 class FirstBatch(Callback):
     "Keeps the first training batch's loss (a copy), predictions, inputs and targets, then stops the fit before the optimiser step"
     order = 7  # after fastkd's callbacks (5) and GradientAccumulation (6)
+    def __init__(self): super().__init__()
     def after_loss(self):
         if self.training:
             self.loss_value, self.predictions = self.learn.loss_grad.detach().clone(), self.learn.pred
