@@ -8,11 +8,14 @@ Docs: https://fastkd.github.io/fastkd/testing.html.md"""
 from __future__ import annotations
 import copy, torch
 from torch import nn
+from fastcore.basics import noop
+from fastai.learner import defaults
 from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.progress import ProgressCallback
 
 # %% auto #0
 __all__ = ['simple_cnn', 'tiny_cnn', 'mlp', 'frozen_copy', 'layer_outputs', 'no_forward_hooks', 'TeacherState', 'FirstBatch',
-           'TeacherForwards']
+           'TeacherForwards', 'quiet_fits']
 
 # %% ../nbs/12_testing.ipynb #c004
 def simple_cnn(width:int=32, # Channels of the first conv; each later conv doubles them
@@ -112,3 +115,13 @@ class TeacherForwards(Callback):
     def before_train(self): self.phase = 'train'
     def before_validate(self): self.phase = 'valid'
     def after_fit(self): self.handle.remove(); self.phase = 'other'
+
+# %% ../nbs/12_testing.ipynb #c009
+class _Quiet(Callback):
+    "No progress bar and no per-epoch log (`quiet_fits`)"
+    order = -10
+    def before_fit(self): self.learn.logger = noop
+
+def quiet_fits():
+    "Make every `Learner` created from now on fit without progress bars or printed tables (for notebooks whose fits are tests)"
+    defaults.callbacks = [cb for cb in defaults.callbacks if cb is not ProgressCallback and cb is not _Quiet] + [_Quiet]
