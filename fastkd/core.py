@@ -20,7 +20,8 @@ from fastai.callback.schedule import LRFinder
 from fastai.callback.training import GradientAccumulation
 from fastai.data.transforms import Normalize
 from fastai.torch_core import find_bs, to_device
-from .hooks import find_module, as_module, output_tensor, LayerOutputs, eval_mode, model_modes, set_modes
+from collections.abc import Mapping
+from .hooks import find_module, as_module, output_tensor, LayerOutputs, eval_mode, model_modes, set_modes, first_tensor
 from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
@@ -131,7 +132,8 @@ class TeacherRun:
         if self._batch is xb: return self.output
         if self.features is not None: self.features.clear()
         with torch.no_grad(): out = self.teacher(*teacher_inputs(self.teacher, xb, self.device))
-        if not torch.isfinite(output_tensor(out, 'teacher')).all():
+        pred = first_tensor(out.get('logits') if isinstance(out, Mapping) else out)  # a features-only teacher may return anything
+        if pred is not None and pred.is_floating_point() and not torch.isfinite(pred).all():
             raise FloatingPointError("the teacher produced NaN or inf outputs on a training batch: check that its "
                 "trained weights are loaded, that it gets the inputs normalised as in its own training, and, under "
                 "fp16, try `to_bf16()` to avoid overflow")

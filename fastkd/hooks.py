@@ -12,8 +12,8 @@ from torch import nn, Tensor
 from fastai.learner import Learner
 
 # %% auto #0
-__all__ = ['as_module', 'output_tensor', 'model_modes', 'set_modes', 'eval_mode', 'find_module', 'layer_report', 'stage_outputs',
-           'pair_layers', 'LayerOutputs']
+__all__ = ['as_module', 'first_tensor', 'output_tensor', 'model_modes', 'set_modes', 'eval_mode', 'find_module', 'layer_report',
+           'stage_outputs', 'pair_layers', 'LayerOutputs']
 
 # %% ../nbs/01_hooks.ipynb #h001
 def as_module(model, # An `nn.Module`, or a fastai `Learner` whose `.model` is used
@@ -32,10 +32,11 @@ def as_module(model, # An `nn.Module`, or a fastai `Learner` whose `.model` is u
     raise TypeError(f"{role} must be an nn.Module or a fastai Learner, got {type(model).__name__}")
 
 # %% ../nbs/01_hooks.ipynb #h004
-def _first_tensor(o):
+def first_tensor(o, # What a module returned
+                ):
     "The first tensor in a module output (tuples and lists give their first tensor), or None"
     if isinstance(o, Tensor): return o
-    if isinstance(o, (list, tuple)): return next((t for t in map(_first_tensor, o) if t is not None), None)
+    if isinstance(o, (list, tuple)): return next((t for t in map(first_tensor, o) if t is not None), None)
     return None
 
 def output_tensor(out, # What a model's forward returned
@@ -48,7 +49,7 @@ def output_tensor(out, # What a model's forward returned
         keys = list(out.keys()) if isinstance(out, Mapping) else []
         raise TypeError(f"the {role} returns a {type(out).__name__} without a 'logits' tensor (keys: {keys}): "
                         f"wrap it so that its forward returns the prediction tensor")
-    t = _first_tensor(out)
+    t = first_tensor(out)
     if t is None: raise TypeError(f"the {role} returns a {type(out).__name__}, which holds no tensor: its forward "
                                   "must return the prediction tensor (or a tuple or dict holding it)")
     return t
@@ -92,7 +93,7 @@ def _trace_shapes(model:nn.Module, x):
     for name, m in model.named_modules():
         if not name: continue
         def hook(mod, inp, out, name=name):
-            t = _first_tensor(out)
+            t = first_tensor(out)
             records.append((name, mod, tuple(t.shape) if t is not None else None))
         handles.append(m.register_forward_hook(hook))
     try:

@@ -32,3 +32,17 @@ def test_demo_command_prints_the_table():
     assert 'accuracy' in table and 'params' in table and 'seconds' in table
     report = table.split('teacher vs the KD student')[1]
     assert 'latency' in report.lower() and 'reduction' in report.lower()
+
+def test_importing_data_alone_leaves_learner_alone():
+    "Only fastkd.core (which every callback module imports) replaces `Learner.fit`/`export`; the data loaders do not"
+    code = ("import fastai.learner as l; fit, export = l.Learner.fit, l.Learner.export; import fastkd.data, fastkd.losses, "
+            "fastkd.hooks; assert l.Learner.fit is fit and l.Learner.export is export; import fastkd.kd; "
+            "assert l.Learner.fit is not fit and l.Learner.export is not export")
+    subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True)
+
+def test_no_module_imports_private_names_of_another():
+    "Shared code lives in a module of its own, with public names"
+    bad = [f"{py.name}: {line.strip()}" for py in (ROOT / 'fastkd').glob('*.py') if py.name != '_modidx.py'
+           for line in py.read_text().splitlines() if line.startswith('from .') and ' import ' in line
+           and any(n.strip().startswith('_') for n in line.split(' import ')[1].split(','))]
+    assert not bad, '\n'.join(bad)
