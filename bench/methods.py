@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 warnings.filterwarnings('ignore')
 from fastai.learner import Learner, Recorder
-from fastai.callback.core import Callback
+from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.schedule import fit_one_cycle
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
@@ -91,7 +91,7 @@ def teachers(args, runs):
         assert torch.allclose(raw(fashion_mnist_dls(n_train=args.n_train, seed=s).train_ds)[0], x[pool], atol=1e-5), \
             'the pools differ from the images fashion_mnist_dls gives each seed'
         outside[pool] = False
-    keep = outside.nonzero().flatten()
+    keep = outside.nonzero().flatten()[:n]  # all of them, or 10,000 with --quick
     d_epochs = epochs if args.quick else round(epochs * len(x) / len(keep))  # about as many steps as A and B
     specs = {'A': (f"teacher_cnn32_{n or 60000}_{epochs}ep.pth", lambda: fashion_mnist_dls(n_train=n, bs=128), epochs, 0),
              'B': (f"teacher_cnn32_{n or 60000}_{epochs}ep_seed1.pth", lambda: fashion_mnist_dls(n_train=n, bs=128, seed=1), epochs, 1),
@@ -119,14 +119,29 @@ def data(key, seed, args, valid=False):
     if key == 'full': return fashion_mnist_dls(**kw)
     return fashion_mnist_dls(n_labelled=args.n_labelled, labelled_only=key == 'labelled', **kw)
 
-def fit(dls, cbs, epochs, model=None, test=None):
-    "Train a student (simple_cnn(8) by default) with one-cycle; accuracy on `dls.valid`, or on `test`'s validation set"
-    learn = quiet(Learner(dls, model or simple_cnn(8), loss_func=CrossEntropyLossFlat(), metrics=accuracy))
+class SkipValidation(Callback):
+    "No validation after each epoch: the accuracy reported is measured once, after training"
+    def before_validate(self): raise CancelValidException()
+
+def student(dls, each_epoch=False):
+    "A `simple_cnn(8)` student's Learner, with the accuracy metric when it validates after each epoch"
+    return quiet(Learner(dls, simple_cnn(8), loss_func=CrossEntropyLossFlat(), metrics=accuracy if each_epoch else None))
+
+def train(learn, cbs, epochs, each_epoch=False):
+    "One-cycle training, validating after each epoch only when asked; seconds per epoch"
     start = time.perf_counter()
-    with learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2, cbs=cbs)
-    secs = (time.perf_counter() - start) / epochs
-    with learn.no_bar(), learn.no_logging(): acc = learn.validate(dl=test.valid if test else None)[1]
-    return dict(acc=acc, s_per_epoch=secs)
+    with learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2, cbs=list(cbs) + ([] if each_epoch else [SkipValidation()]))
+    return (time.perf_counter() - start) / epochs
+
+def score(learn, test=None):
+    "Accuracy on the Learner's validation set, or on `test`'s"
+    learn.metrics = accuracy
+    with learn.no_bar(), learn.no_logging(): return learn.validate(dl=test.valid if test else None)[1]
+
+def fit(dls, cbs, epochs, test=None, each_epoch=False):
+    learn = student(dls, each_epoch)
+    secs = train(learn, cbs, epochs, each_epoch)
+    return dict(acc=score(learn, test), s_per_epoch=secs)
 
 class BestEpoch(Callback):
     "Early stopping: keep the weights of the epoch with the best validation accuracy, and end with them"
@@ -160,7 +175,7 @@ def run_method(method, hp, teacher_names, models, key, seed, args, valid):
     if method == 'plain + augmentation': return fit(augment(data(key, seed, args, valid)), [], args.epochs)
     if method == 'plain + early stopping':
         stop, test = BestEpoch(), None if valid else data(key, seed, args)
-        out = fit(data(key, seed, args, valid=True), [stop], args.epochs, test=test)
+        out = fit(data(key, seed, args, valid=True), [stop], args.epochs, test=test, each_epoch=True)
         return dict(out, best_epoch=stop.best_epoch + 1)
     if method == 'pseudo-labels':
         dls, truth = data('pool', seed, args, valid), data('full', seed, args, valid).train_ds.y
@@ -250,7 +265,9 @@ def main():
                 if extra in fits[0]: row[extra] = [f[extra] for f in fits]
             rows.append(row)
             print(f"({regime}) {shown:<32} {100 * row['mean']:6.2f} ± {100 * row['std']:.2f}", flush=True)
-    rows += self_distillation_rows(args, runs)
+    self_grid, self_chosen, self_rows = self_distillation(args, runs)  # last: the module came late
+    grid_rows, rows = grid_rows + self_grid, rows + self_rows
+    for regime, choice in self_chosen.items(): chosen[regime].update(choice)
     summary = [line for regime in REGIMES for line in summarise(rows, regime)]
     best = {regime: max((r for r in rows if r['regime'] == regime), key=lambda r: r['mean'])['method'] for regime in REGIMES}
     fit_minutes = sum(v['wall_s'] for v in runs.done.values()) / 60  # teachers included
@@ -263,11 +280,59 @@ def main():
     for path in [RESULTS / f"methods{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))
 
-def self_distillation_rows(args, runs):
-    "Born-again generations and early-exit self-distillation against plain, when fastkd.self_distillation exists"
+## Self-distillation: no teacher (fastkd.self_distillation)
+
+SELF_GRIDS = {'born-again': [dict(T=T, alpha=a) for T in (1, 4) for a in (0.5, 0.9)],  # scored on generation 1
+              'early exits': [dict(T=3., alpha=a) for a in (0.3, 0.7)]}
+
+def born_again_run(hp, key, seed, args, valid):
+    "Test (or validation) accuracy of each born-again generation; generation 0 is the plain student, on the plain rows' data"
+    from fastkd.self_distillation import born_again
+    set_seed(seed)
+    gen0 = student(data('full' if key == 'full' else 'labelled', seed, args, valid))
+    secs = train(gen0, [], args.epochs)
+    dls = data(key, seed, args, valid)
+    learners = born_again(lambda: student(dls), lambda learn, cbs: train(learn, cbs, args.epochs), teacher=gen0, cache=True, **hp)
+    return dict(accs=[score(learn) for learn in learners], acc=score(learners[-1]), s_per_epoch=secs)
+
+def early_exit_run(hp, key, seed, args, valid):
+    "Accuracy of the student (and of its exits) trained with early exits after its first two stages, taught by its own output"
+    from fastkd.self_distillation import SelfDistillationCallback
+    set_seed(seed)
+    learn, cb = student(data(key, seed, args, valid)), SelfDistillationCallback(['2', '5'], **hp)
+    secs = train(learn, [cb], args.epochs)
+    exits = cb.exit_accuracies(learn)
+    return dict(acc=exits['final'], exits=exits, s_per_epoch=secs)
+
+def self_distillation(args, runs):
+    "Born-again generations 1-2 and early exits in the regimes full, scarce and semi; their grids on seed 0, like the others'"
     try: import fastkd.self_distillation  # noqa: F401
     except ImportError:
-        print('fastkd.self_distillation is not there yet: its rows are skipped'); return []
-    return []
+        print('fastkd.self_distillation is not there yet: its rows are skipped'); return [], [], {}
+    run = {'born-again': born_again_run, 'early exits': early_exit_run}
+    def one(method, hp, key, seed, valid):
+        tag = f"{key}|-|{method}|{json.dumps(hp, sort_keys=True)}|seed{seed}|{'valid' if valid else 'test'}"
+        return runs.get(tag, lambda: run[method](hp, key, seed, args, valid))
+    grid_rows, chosen, rows = [], {}, []
+    for regime in ('full', 'scarce', 'semi'):
+        chosen[regime] = {}
+        for method, settings in SELF_GRIDS.items():
+            key = REGIMES[regime][0] if method == 'born-again' else 'full' if regime == 'full' else 'labelled'  # exits need labels
+            settings = [dict(s, generations=1) if method == 'born-again' else s for s in (settings[:1] if args.quick else settings)]
+            scores = [(one(method, hp, key, 0, True)['acc'], i, hp) for i, hp in enumerate(settings)]
+            grid_rows += [dict(regime=regime, method=method, hp=hp, valid_accuracy=acc) for acc, _, hp in scores]
+            best = max(scores, key=lambda s: (s[0], -s[1]))[2]
+            chosen[regime][method] = best = dict(best, generations=2) if method == 'born-again' else best
+            fits = [one(method, best, key, s, False) for s in range(args.seeds)]
+            shown = [(f'born-again, generation {g}', [f['accs'][g] for f in fits]) for g in (1, 2)] if method == 'born-again' else \
+                    [('early exits (self-distillation)', [f['acc'] for f in fits])]
+            for name, accs in shown:
+                row = dict(regime=regime, method=name, hp=best, teachers=[], accs=accs, mean=statistics.mean(accs),
+                           std=statistics.stdev(accs) if len(accs) > 1 else 0., seconds_per_epoch=statistics.mean(f['s_per_epoch'] for f in fits))
+                if method == 'born-again': row['generation_0'] = [f['accs'][0] for f in fits]
+                else: row['exits'] = [f['exits'] for f in fits]
+                rows.append(row)
+                print(f"({regime}) {name:<32} {100 * row['mean']:6.2f} ± {100 * row['std']:.2f}", flush=True)
+    return grid_rows, chosen, rows
 
 if __name__ == '__main__': main()

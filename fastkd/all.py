@@ -16,6 +16,7 @@ from .kd import *
 from .hints import *
 from .attention import *
 from .cache import *
+from .self_distillation import *
 from .report import *
 from .deploy import *
 from .data import *

@@ -388,7 +388,7 @@ class DistillationCallback(Callback):
         self.teachers = [as_module(t, 'teacher') for t in teachers]
         self.student_layers = check_layer_names(student_layers, 'student_layers')
         self.teacher_layers = check_layer_names(teacher_layers, 'teacher_layers')
-        if len(self.student_layers) != len(self.teacher_layers):
+        if self.teachers and len(self.student_layers) != len(self.teacher_layers):
             raise ValueError(f"{len(self.student_layers)} student layers but {len(self.teacher_layers)} teacher layers: "
                              "give one teacher layer per student layer (`pair_layers(student, teacher, x)` suggests pairs)")
         if self.teacher_layers and not self.teachers: raise ValueError("teacher_layers given without a teacher")
@@ -591,6 +591,14 @@ def teacher_features(self:DistillationCallback)->list:
     "Outputs of `teacher_layers` on this batch, detached"
     self.teacher_outputs()
     return self.teacher_runs[0].features.get(self.teacher_layers)
+
+@patch
+def task_loss(self:DistillationCallback, pred)->Tensor:
+    "The Learner's task loss on `pred` for this batch, as the base takes it for the student's output: unlabelled items out, MixUp's mix kept"
+    learn, mix = self.learn, mixing_callback(self.learn)
+    if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
+        return _mixed_task_loss(mix, mix.old_lf, pred, learn.yb)
+    return learn.loss_func(pred, *learn.yb)
 
 @patch
 def after_loss(self:DistillationCallback):

@@ -12,15 +12,14 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from .losses import UNLABELLED, labelled_items, kd_loss, hint_loss
 from .hooks import LayerOutputs, as_module, eval_mode, find_module, output_tensor
-from fastai.layers import NoneReduce
-from .core import DistillationCallback, check_number, check_layer_names, check_separate, unwrap, mixing_callback
+from .core import DistillationCallback, check_number, check_layer_names, check_separate, unwrap
 from .features import check_feature_pair, make_adapter, resize_like
 from .kd import KnowledgeDistillationCallback, output_kind
 
 # %% auto #0
 __all__ = ['born_again', 'TokenMean', 'exit_head', 'SelfDistillationCallback']
 
-# %% ../nbs/03c_self_distillation.ipynb #c006
+# %% ../nbs/03c_self_distillation.ipynb #c007
 def _new_learner(make_learner, previous:list)->Learner:
     "A Learner from `make_learner()`; an error when its model shares a tensor with an earlier generation's"
     learn = make_learner()
@@ -42,16 +41,15 @@ def _generation_zero(make_learner, fit, teacher)->Learner:
     else: learn.model = as_module(teacher, 'teacher')
     return learn
 
-# %% ../nbs/03c_self_distillation.ipynb #c007
 def born_again(make_learner, # Called without arguments, returns a fresh student `Learner`: a new model, same architecture each time
                fit, # `fit(learn, cbs)` trains `learn` with the callbacks `cbs`, e.g. `lambda learn, cbs: learn.fit_one_cycle(5, 1e-2, cbs=cbs)`
                generations:int=2, # Number of born-again students, each distilled from the one before
                teacher=None, # Trained generation 0: a `Learner`, or a model put into a fresh `make_learner()`; None: train it without distillation
                T:float=4.0, # Temperature of the KD term
-               alpha:float=0.5, # Weight of the KD term; the task loss gets 1-alpha (1: the teacher's outputs alone, as in the paper)
-               **kd_kwargs, # Other arguments of `KnowledgeDistillationCallback`, e.g. `loss='dkd'`
-              )->list:
-    "Born-again networks: `[generation 0, 1, ..., generations]`, each generation's Learner distilled from the previous one's model"
+               alpha:float=0.5, # Weight of the KD term; the task loss gets 1-alpha (1: the teacher's outputs alone)
+               **kd_kwargs,
+              )->list: # `[generation 0, 1, ..., generations]`: the Learner of generation k was distilled from generation k-1's model
+    "Born-again networks: students of one architecture trained in a row, each distilled from the one before; `kd_kwargs` go to `KnowledgeDistillationCallback`"
     check_number(generations, 'generations', 1, hint='the number of born-again students')
     if int(generations) != generations: raise ValueError(f"generations must be a whole number, got {generations}")
     distil = lambda teacher: KnowledgeDistillationCallback(teacher, T=T, alpha=alpha, **kd_kwargs)
@@ -90,19 +88,21 @@ class SelfDistillationCallback(DistillationCallback):
                  head=None, # `head(shape, n_classes) -> nn.Module` builds an exit's head from the layer's output shape; None: `exit_head`
                  weight:float=1.0, # Weight of the exits' mean term in the training loss
                 ):
-        super().__init__(None)
         self.exits = check_layer_names(exits, 'exits')
         if not self.exits: raise ValueError("exits is empty: name at least one student layer to put a classifier head on")
         if len(set(self.exits)) != len(self.exits): raise ValueError(f"exits names a layer more than once: {self.exits}")
-        self.T = check_number(T, 'T', 0, open_low=True, hint='temperatures of 1 to 8 are usual, 3 in the paper')
+        self.T = check_number(T, 'T', 0, open_low=True, hint='temperatures of 1 to 8 are usual')
         self.alpha = check_number(alpha, 'alpha', 0, 1, hint="it weights the KD from the final output, each exit's task loss gets 1-alpha")
         self.hint_weight = check_number(hint_weight, 'hint_weight', 0, hint="it weights the MSE to the deep layer's features")
         self.weight = check_number(weight, 'weight', 0, hint='it weights the exits\' term in the loss')
-        if hint_layer is not None and not self.hint_weight: raise ValueError(f"hint_layer={hint_layer!r} given with hint_weight=0: set hint_weight > 0 to use it")
-        if hint_layer is not None and not isinstance(hint_layer, str): raise TypeError(f"hint_layer must be a layer name (a string), got {type(hint_layer).__name__}")
-        if head is not None and not callable(head): raise TypeError(f"head must be a function (shape, n_classes) -> nn.Module, got {type(head).__name__}")
+        if hint_layer is not None and not isinstance(hint_layer, str):
+            raise TypeError(f"hint_layer must be a layer name (a string), got {type(hint_layer).__name__}")
+        if hint_layer is not None and not self.hint_weight:
+            raise ValueError(f"hint_layer={hint_layer!r} given with hint_weight=0: set hint_weight > 0 to use it")
+        if head is not None and not callable(head):
+            raise TypeError(f"head must be a function (shape, n_classes) -> nn.Module, got {type(head).__name__}")
         self.hint_layer = (hint_layer or self.exits[-1]) if self.hint_weight else None
-        self.student_layers = self.exits + ([self.hint_layer] if self.hint_layer not in (None, *self.exits) else [])
+        super().__init__(None, self.exits + ([self.hint_layer] if self.hint_layer not in (None, *self.exits) else []))
         self.make_head, self.heads, self.adapters, self._shapes = head, None, None, None
 
     def extra_modules(self)->list: return [m for m in (self.heads, self.adapters) if m is not None]
@@ -124,15 +124,17 @@ def prepare(self:SelfDistillationCallback, student_out, teacher_outs, student_fe
     shapes = [tuple(f.shape[1:]) for f in student_feats] + [tuple(out.shape[1:])]
     if shapes != self._shapes:
         self.heads = nn.ModuleList([self._build_head(n, feats[n], out) for n in self.exits])
-        self.adapters = nn.ModuleList([self._build_adapter(n, feats[n], feats[self.hint_layer]) for n in self.exits]) if self.hint_layer else None
-        for m in self.extra_modules(): m.to(device=out.device, dtype=out.dtype if out.is_floating_point() else None)
+        hinted = self.hint_layer is not None
+        self.adapters = nn.ModuleList([self._build_adapter(n, feats[n], feats[self.hint_layer]) for n in self.exits]) if hinted else None
         self._shapes = shapes
-        
+
+def _like(module:nn.Module, t:Tensor)->nn.Module: return module.to(device=t.device, dtype=t.dtype if t.is_floating_point() else None)
+
 @patch
 def _build_head(self:SelfDistillationCallback, name:str, features:Tensor, out:Tensor)->nn.Module:
     "The head of exit `name`, checked to give the student's output shape on the sample features"
-    head = (self.make_head or exit_head)(tuple(features.shape), out.shape[self.class_dim])
-    with torch.no_grad(): got = output_tensor(head.to(features.device)(features), f'head of exit {name!r}')
+    head = _like((self.make_head or exit_head)(tuple(features.shape), out.shape[self.class_dim]), features)
+    with eval_mode(head), torch.no_grad(): got = output_tensor(head(features), f'head of exit {name!r}')  # no BatchNorm update
     if got.shape != out.shape:
         raise ValueError(f"the head of exit {name!r} gives {tuple(got.shape)} on the layer's output {tuple(features.shape)}, "
                          f"but the student gives {tuple(out.shape)}: an exit must predict what the student predicts. "
@@ -145,29 +147,14 @@ def _build_adapter(self:SelfDistillationCallback, name:str, features:Tensor, dee
     if name == self.hint_layer: return nn.Identity()
     try: check_feature_pair(name, self.hint_layer, tuple(features.shape), tuple(deep.shape), 'auto', 'interpolate')
     except ValueError as e: raise ValueError(f"hint_layer {self.hint_layer!r} teaches exit {name!r}: {e}") from None
-    return make_adapter(features.shape, deep.shape, 'auto')
+    return _like(make_adapter(features.shape, deep.shape, 'auto'), features)
 
 # %% ../nbs/03c_self_distillation.ipynb #c027
-def _mixed_labelled_loss(mix, loss_func, pred:Tensor, yb:tuple)->Tensor:
-    "MixUp/CutMix's task loss when some items are unlabelled: each label present weighs by its share of the mix (as the base does)"
-    with NoneReduce(loss_func) as lf: loss1, loss = lf(pred, *mix.yb1), lf(pred, *yb)
-    w1, w = (1 - mix.lam) * labelled_items(mix.yb1[0]), mix.lam * labelled_items(yb[0])
-    total = (w1 + w).sum()
-    return (w1 * loss1 + w * loss).sum() / total if total > 0 else pred.float().sum() * 0.
-
-@patch
-def _task_loss(self:SelfDistillationCallback, logits:Tensor)->Tensor:
-    "The Learner's task loss on an exit's `logits`, as the base computes it on the student's output: unlabelled items out, MixUp's mix kept"
-    learn, mix = self.learn, mixing_callback(self.learn)
-    if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
-        return _mixed_labelled_loss(mix, mix.old_lf, logits, learn.yb)
-    return learn.loss_func(logits, *learn.yb)
-
 @patch
 def _exit_term(self:SelfDistillationCallback, i:int, features:Tensor, final:Tensor, deep:Tensor|None)->Tensor:
     "Exit `i`'s term: `(1-alpha) * task + alpha * KD from the final output`, plus `hint_weight * MSE` to the hint layer's features"
     logits = self.heads[i](features)
-    term = (1 - self.alpha) * self._task_loss(logits).float() + self.alpha * kd_loss(logits, final, self.T, class_dim=self.class_dim)
+    term = (1 - self.alpha) * self.task_loss(logits).float() + self.alpha * kd_loss(logits, final, self.T, class_dim=self.class_dim)
     if deep is None or self.exits[i] == self.hint_layer: return term
     return term + self.hint_weight * hint_loss(resize_like(self.adapters[i](features), deep), deep)
 
@@ -181,6 +168,7 @@ def distill_term(self:SelfDistillationCallback)->Tensor:
 # %% ../nbs/03c_self_distillation.ipynb #c031
 @patch
 def _check_heads(self:SelfDistillationCallback):
+    "An error before the first fit: the heads do not exist yet"
     if self.heads is None: raise RuntimeError("the exits have no heads yet: they are built and trained by a fit with this callback")
 
 @patch
@@ -189,19 +177,25 @@ def exit_accuracies(self:SelfDistillationCallback, model, # The student: a `Lear
                    )->dict:
     "Accuracy of each exit and of the student's final output (`'final'`) on `dl`, in eval mode; unlabelled targets are skipped"
     self._check_heads()
-    if dl is None and not isinstance(model, Learner): raise ValueError("give dl= (batches to score) with a model; a Learner scores its validation set")
+    if dl is None and not isinstance(model, Learner):
+        raise ValueError("give dl= (the batches to score) with a model; with a Learner, its validation set is scored")
     dl, model = dl if dl is not None else model.dls.valid, unwrap(as_module(model, 'student'))
     names, n_inp = [*self.exits, 'final'], getattr(dl, 'n_inp', 1)  # a plain PyTorch DataLoader: one input
     correct, total = dict.fromkeys(names, 0), 0
     with LayerOutputs(model, self.exits, role='student') as outputs, eval_mode(model), eval_mode(self.heads), torch.no_grad():
         for batch in dl:
-            xb, y = batch[:n_inp], batch[n_inp]
-            out = output_tensor(model(*xb), 'student')
-            logits = [head(f) for head, f in zip(self.heads, outputs.stored)] + [out]
-            keep = y != UNLABELLED
-            for name, z in zip(names, logits): correct[name] += (z.argmax(self.class_dim) == y)[keep].sum().item()
+            y, keep = batch[n_inp], batch[n_inp] != UNLABELLED
+            for name, z in zip(names, self._all_logits(model, outputs, batch[:n_inp])):
+                correct[name] += (z.argmax(self.class_dim) == y)[keep].sum().item()
             total += keep.sum().item()
     return {name: c / max(total, 1) for name, c in correct.items()}
+
+@patch
+def _all_logits(self:SelfDistillationCallback, model:nn.Module, outputs:LayerOutputs, xb:tuple)->list:
+    "Each exit's logits, then the final output, on `xb`: one forward pass of `model`, whose exits `outputs` hooks"
+    outputs.clear()
+    out = output_tensor(model(*xb), 'student')
+    return [head(f) for head, f in zip(self.heads, outputs.stored)] + [out]
 
 # %% ../nbs/03c_self_distillation.ipynb #c032
 def _layers_up_to(model:nn.Module, name:str, where:str='the student')->list:
