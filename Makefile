@@ -32,20 +32,27 @@ pytest: install
 test-slow: install data
 	$(TEST_ENV) $(BIN)/nbdev-test --n-workers 2 --flags slow
 
-# Benchmarks (docs page nbs/tutorials/benchmarks.ipynb); fasterai comes with the bench extra
+# Benchmarks (docs page nbs/tutorials/benchmarks.ipynb, which reads the JSON files they write next to it), one thread
+# each as on that page; fasterai comes with the bench extra
+BENCH_OUT := nbs/tutorials
 $(VENV)/.bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	@touch $@
 
 bench: $(VENV)/.bench data
-	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py
-	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --out nbs/tutorials/benchmark_accuracy.json
-	OMP_NUM_THREADS=2 $(BIN)/python bench/sweep.py --out nbs/tutorials/benchmark_sweep.json
-	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --patient --out nbs/tutorials/benchmark_patient.json
+	$(TEST_ENV) $(BIN)/python bench/overhead.py --out $(BENCH_OUT)/benchmark_overhead.json
+	$(TEST_ENV) $(BIN)/python bench/accuracy.py --out $(BENCH_OUT)/benchmark_accuracy.json
+	$(TEST_ENV) $(BIN)/python bench/sweep.py --out $(BENCH_OUT)/benchmark_sweep.json
+	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --out $(BENCH_OUT)/benchmark_patient.json
+	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --disjoint-teacher --out $(BENCH_OUT)/benchmark_patient_disjoint.json
+	$(TEST_ENV) $(BIN)/python bench/methods.py --out $(BENCH_OUT)/benchmark_methods.json
+	$(TEST_ENV) $(BIN)/python bench/tasks.py --out $(BENCH_OUT)/benchmark_tasks.json
 
 bench-quick: $(VENV)/.bench data
-	OMP_NUM_THREADS=2 $(BIN)/python bench/overhead.py --quick
-	OMP_NUM_THREADS=2 $(BIN)/python bench/accuracy.py --quick
+	$(TEST_ENV) $(BIN)/python bench/overhead.py --quick
+	$(TEST_ENV) $(BIN)/python bench/accuracy.py --quick
+	$(TEST_ENV) $(BIN)/python bench/methods.py --quick
+	$(TEST_ENV) $(BIN)/python bench/tasks.py --quick
 
 readme: install
 	$(BIN)/python tools/readme.py

@@ -7,9 +7,10 @@ Regimes (the teacher is always trained on all 60,000 labelled training images, a
 Rows: plain student, KD, KD + hints, KD + attention transfer, and fasterai's KD callback (SoftTarget, same T and
 weight) where it applies; mean and std over seeds, same epochs/schedule for every student row.
 
-    python bench/accuracy.py            # the full run (about 40 minutes on 2 CPU cores)
+    python bench/accuracy.py            # the full run (about an hour on one core)
     python bench/accuracy.py --quick    # a couple of minutes: smaller data, one seed, fewer epochs
     python bench/accuracy.py --patient  # (a) and (c) with 3x the epochs and the T, alpha chosen by bench/sweep.py
+    python bench/accuracy.py --patient --disjoint-teacher  # (c), KD from a teacher that never saw the student's images
 Writes bench/results/accuracy.json (and --out, e.g. nbs/tutorials/benchmark_accuracy.json for the docs page).
 """
 import argparse, json, os, platform, statistics, time, warnings
@@ -38,19 +39,27 @@ def parse():
     p.add_argument('--regimes', default=None, help='which of a, b, c (default abc; ac with --patient)'); p.add_argument('--out', default=None)
     p.add_argument('--patient', action='store_true', help="regimes (a) and (c), plain vs KD, with 3x the epochs and the "
                    "T/alpha that bench/sweep.py chose on a validation split (T=1, alpha=0.9), teacher outputs cached")
+    p.add_argument('--disjoint-teacher', action='store_true', help="regime (c), KD only: the teacher is trained on the training "
+                   "images outside every seed's pool (about as many steps as the usual teacher), so it never saw the student's images")
     return p.parse_args()
 
 def quiet(learn):
     learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == 'ProgressCallback')); return learn
 
 def teacher_model(args):
-    "The teacher CNN trained on all training labels, from bench/results/ when it was trained before"
+    "The teacher CNN trained on all training labels (or, with --disjoint-teacher, on the images outside every seed's pool), from bench/results/ when it was trained before"
     epochs, n = (1, 10_000) if args.quick else (6, None)
     ckpt = RESULTS / f"teacher_cnn32_{n or 60000}_{epochs}ep.pth"
-    model = simple_cnn(32)
+    data = lambda: fashion_mnist_dls(n_train=n, bs=128)
+    if args.disjoint_teacher:
+        from methods import outside_pools  # bench/methods.py
+        dls, seeds = outside_pools(regimes(args)['c'][2]['n_train'], args.seeds or 3, n), args.seeds or 3
+        epochs = round(epochs * (n or 60_000) / len(dls.train_ds))  # about as many steps as the usual teacher
+        ckpt, data = RESULTS / f"teacher_cnn32_outside_{seeds}x{regimes(args)['c'][2]['n_train']}_{epochs}ep.pth", lambda: dls
+    model, args.teacher_images = simple_cnn(32), len(data().train_ds)
     if ckpt.exists(): model.load_state_dict(torch.load(ckpt)); return model, 'cached'
     set_seed(0)
-    learn = quiet(Learner(fashion_mnist_dls(n_train=n, bs=128), model, metrics=accuracy))
+    learn = quiet(Learner(data(), model, metrics=accuracy))
     start = time.perf_counter()
     with learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2)
     RESULTS.mkdir(exist_ok=True); torch.save(model.state_dict(), ckpt)
@@ -63,6 +72,7 @@ def fasterai_kd(teacher, T, alpha):
 def methods(teacher, args):
     layers = (['2', '5'], ['2', '5'])  # 28x28 and 14x14 stage outputs of both CNNs (pair_layers' choice)
     kd = lambda: KnowledgeDistillationCallback(teacher, T=args.T, alpha=args.alpha, cache=args.patient)
+    if args.disjoint_teacher: return {'KD': lambda: [kd()]}
     if args.patient: return {'plain': lambda: [], 'KD': lambda: [kd()]}
     return {'plain': lambda: [], 'KD': lambda: [kd()],
             'KD + hints': lambda: [kd(), FeatureHintCallback(teacher, *layers, weight=0.1)],
@@ -83,7 +93,7 @@ def run(args):
     t_learn = Learner(fashion_mnist_dls(bs=256), teacher, metrics=accuracy)
     with t_learn.no_bar(), t_learn.no_logging(): teacher_acc = t_learn.validate()[1]
     seeds, epochs = args.seeds or (1 if args.quick else 3), args.epochs or (2 if args.quick else 5)
-    out = dict(teacher=dict(params=n_params(teacher), accuracy=teacher_acc, trained=how),
+    out = dict(teacher=dict(params=n_params(teacher), accuracy=teacher_acc, trained=how, images=args.teacher_images, disjoint=args.disjoint_teacher),
                student_params=n_params(simple_cnn(8)), seeds=seeds, epochs=epochs, T=args.T, alpha=args.alpha,
                machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}", rows=[])
     print(f"teacher: {out['teacher']['params']:,} params, {teacher_acc:.2%} ({how}); student {out['student_params']:,} params")
@@ -114,6 +124,7 @@ def summary(out):
     lines = []
     for key in sorted({r['regime'] for r in out['rows']}):
         rows = {r['method']: r for r in out['rows'] if r['regime'] == key}
+        if 'plain' not in rows: continue
         plain, kd, teacher = rows['plain']['mean'], rows['KD']['mean'], out['teacher']['accuracy']
         lines.append(f"({key}) KD - plain = {100 * (kd - plain):+.2f} pp (plain std {100 * rows['plain']['std']:.2f}); "
                      f"gap to the teacher closed: {(kd - plain) / (teacher - plain):.0%}"
@@ -122,7 +133,7 @@ def summary(out):
 
 if __name__ == '__main__':
     args = parse()
-    if args.patient: args.regimes, args.T, args.alpha, args.epochs = args.regimes or 'ac', 1., 0.9, 3 * (args.epochs or 5)
+    if args.patient: args.regimes, args.T, args.alpha, args.epochs = args.regimes or ('c' if args.disjoint_teacher else 'ac'), 1., 0.9, 3 * (args.epochs or 5)
     args.regimes = args.regimes or 'abc'
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
     start = time.perf_counter()
@@ -130,6 +141,6 @@ if __name__ == '__main__':
     out['summary'], out['minutes'] = summary(out), (time.perf_counter() - start) / 60
     print('\n'.join(out['summary'])); print(f"total {out['minutes']:.1f} min")
     RESULTS.mkdir(exist_ok=True)
-    name = 'accuracy_patient.json' if args.patient else 'accuracy_quick.json' if args.quick else 'accuracy.json'
+    name = 'accuracy_patient_disjoint.json' if args.disjoint_teacher else 'accuracy_patient.json' if args.patient else 'accuracy_quick.json' if args.quick else 'accuracy.json'
     for path in [RESULTS / name] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))

@@ -76,27 +76,32 @@ def test_accuracy(model, bs=256):
     learn = Learner(fashion_mnist_dls(bs=bs), model, metrics=accuracy)
     with learn.no_bar(), learn.no_logging(): return learn.validate()[1]
 
-def pools(args):
+def pools(n_train, seeds):
     "Indices (into the training files) of each seed's pool, as `fashion_mnist_dls(n_train=, seed=)` draws it"
-    return [torch.randperm(60_000, generator=torch.Generator().manual_seed(s))[:args.n_train] for s in range(args.seeds)]
+    return [torch.randperm(60_000, generator=torch.Generator().manual_seed(s))[:n_train] for s in range(seeds)]
 
-def teachers(args, runs):
-    "A and B: simple_cnn(32) on all training labels (seeds 0 and 1); 'disjoint': on the images outside every pool"
-    epochs, n = (1, 10_000) if args.quick else (6, None)
+def outside_pools(n_train, seeds, limit=None):
+    "DataLoaders of the labelled training images outside the pools of `n_train` images of seeds 0..seeds-1 (at most `limit`), validated on the test set"
     full = fashion_mnist_dls(bs=128)  # all 60,000 training images in file order, and the test set
     raw = lambda ds: (ds.x * ds.stats[1] + ds.stats[0], ds.y)
     (x, y), test = raw(full.train_ds), raw(full.valid_ds)
     outside = torch.ones(len(x), dtype=torch.bool)
-    for s, pool in enumerate(pools(args)):
-        assert torch.allclose(raw(fashion_mnist_dls(n_train=args.n_train, seed=s).train_ds)[0], x[pool], atol=1e-5), \
+    for s, pool in enumerate(pools(n_train, seeds)):
+        assert torch.allclose(raw(fashion_mnist_dls(n_train=n_train, seed=s).train_ds)[0], x[pool], atol=1e-5), \
             'the pools differ from the images fashion_mnist_dls gives each seed'
         outside[pool] = False
-    keep = outside.nonzero().flatten()[:n]  # all of them, or 10,000 with --quick
-    d_epochs = epochs if args.quick else round(epochs * len(x) / len(keep))  # about as many steps as A and B
+    keep = outside.nonzero().flatten()[:limit]
+    return arrays_dls(x[keep], y[keep], *test, FASHION_MNIST_CLASSES, bs=128)
+
+def teachers(args, runs):
+    "A and B: simple_cnn(32) on all training labels (seeds 0 and 1); 'disjoint': on the images outside every pool"
+    epochs, n = (1, 10_000) if args.quick else (6, None)
+    outside = outside_pools(args.n_train, args.seeds, n)  # all of them, or 10,000 with --quick
+    n_out = len(outside.train_ds)
+    d_epochs = epochs if args.quick else round(epochs * 60_000 / n_out)  # about as many steps as A and B
     specs = {'A': (f"teacher_cnn32_{n or 60000}_{epochs}ep.pth", lambda: fashion_mnist_dls(n_train=n, bs=128), epochs, 0),
              'B': (f"teacher_cnn32_{n or 60000}_{epochs}ep_seed1.pth", lambda: fashion_mnist_dls(n_train=n, bs=128, seed=1), epochs, 1),
-             'disjoint': (f"teacher_cnn32_outside_{args.seeds}x{args.n_train}_{d_epochs}ep.pth",
-                          lambda: arrays_dls(x[keep], y[keep], *test, FASHION_MNIST_CLASSES, bs=128), d_epochs, 0)}
+             'disjoint': (f"teacher_cnn32_outside_{args.seeds}x{args.n_train}_{d_epochs}ep.pth", lambda: outside, d_epochs, 0)}
     models, info = {}, {}
     for name, (ckpt, dls, ep, seed) in specs.items():
         model, path = simple_cnn(32), RESULTS / ckpt
@@ -107,7 +112,7 @@ def teachers(args, runs):
             torch.save(model.state_dict(), path)
         models[name] = model.eval()
         acc = runs.get(f'teacher-test|{ckpt}', lambda: dict(acc=test_accuracy(model)))['acc']
-        info[name] = dict(params=n_params(model), accuracy=acc, epochs=ep, images=len(keep) if name == 'disjoint' else (n or 60_000),
+        info[name] = dict(params=n_params(model), accuracy=acc, epochs=ep, images=n_out if name == 'disjoint' else (n or 60_000),
                           seed=seed, trained_s=runs.done.get(f'teacher|{ckpt}', {}).get('wall_s'))
     return models, info
 

@@ -13,7 +13,7 @@ from fastai.learner import Learner
 
 # %% auto #0
 __all__ = ['as_module', 'first_tensor', 'output_tensor', 'model_modes', 'set_modes', 'eval_mode', 'find_module', 'layer_report',
-           'stage_outputs', 'pair_layers', 'LayerOutputs']
+           'stage_outputs', 'token_blocks', 'pair_layers', 'LayerOutputs']
 
 # %% ../nbs/01_hooks.ipynb #h001
 def as_module(model, # An `nn.Module`, or a fastai `Learner` whose `.model` is used
@@ -88,13 +88,13 @@ def find_module(model:nn.Module, # Model to search
 
 # %% ../nbs/01_hooks.ipynb #c007
 def _trace_shapes(model:nn.Module, x):
-    "Forward `x` once in eval mode under no_grad; return (name, module, output shape) in the order modules finish"
+    "Forward `x` once in eval mode under no_grad; return (name, module, output shape, whether the output is a tensor) in the order modules finish"
     records, handles = [], []
     for name, m in model.named_modules():
         if not name: continue
         def hook(mod, inp, out, name=name):
             t = first_tensor(out)
-            records.append((name, mod, tuple(t.shape) if t is not None else None))
+            records.append((name, mod, tuple(t.shape) if t is not None else None, isinstance(out, Tensor)))
         handles.append(m.register_forward_hook(hook))
     try:
         with eval_mode(model), torch.no_grad(): model(*x) if isinstance(x, tuple) else model(x)
@@ -115,31 +115,74 @@ def layer_report(model:nn.Module, # Model to inspect
     "One row per layer in execution order: name, type, output shape, parameters, and timm stage outputs"
     stages = set(_stage_names(model))
     rows = [dict(name=n, type=type(m).__name__, output_shape=s, params=sum(p.numel() for p in m.parameters()),
-                 stage='feature_info' if n in stages else '') for n, m, s in _trace_shapes(model, x)]
+                 stage='feature_info' if n in stages else '') for n, m, s, _ in _trace_shapes(model, x)]
     df = pd.DataFrame(rows).drop_duplicates('name', keep='last').reset_index(drop=True)
     return df if stages else df.drop(columns='stage')
 
 # %% ../nbs/01_hooks.ipynb #c010
-def stage_outputs(model:nn.Module, # Model to inspect
-                  x, # A sample batch on the model's device
-                 )->dict:
-    "For each spatial size of 4D outputs, the layer that produces it last (timm stages preferred): `{(h, w): (name, shape)}`"
-    records = [(n, s) for n, m, s in _trace_shapes(model, x) if s is not None and len(s) == 4 and s[-1] * s[-2] > 1]
-    stages, found = set(_stage_names(model)), {}
-    for name, shape in records:
+def _is_attention(module:nn.Module)->bool:
+    "PyTorch's `MultiheadAttention`, or a module whose class name says attention (timm's `Attention`, Hugging Face's `ViTSelfAttention`)"
+    return isinstance(module, nn.MultiheadAttention) or 'attention' in type(module).__name__.lower()
+
+def _inside_attention(model:nn.Module)->set:
+    "Names of the modules inside an attention block: their outputs, such as per-head `(B, heads, N, d)`, are no feature maps"
+    return {n for a, m in model.named_modules() if a and _is_attention(m) for n, _ in m.named_modules(prefix=a) if n != a}
+
+def _stage_outputs(model:nn.Module, records:list)->dict:
+    "`stage_outputs` from the records of `_trace_shapes` (one forward pass serves `pair_layers`)"
+    inside, stages, found = _inside_attention(model), set(_stage_names(model)), {}
+    for name, _, shape, _ in records:
+        if shape is None or len(shape) != 4 or shape[-1] * shape[-2] <= 1 or name in inside: continue
         size = shape[-2:]
         if size in found and found[size][0] in stages and name not in stages: continue
         found[size] = (name, shape)
     return found
 
+def stage_outputs(model:nn.Module, # Model to inspect
+                  x, # A sample batch on the model's device
+                 )->dict:
+    "For each spatial size of 4D outputs, the layer that produces it last (timm stages preferred, none inside attention blocks): `{(h, w): (name, shape)}`"
+    return _stage_outputs(model, _trace_shapes(model, x))
+
+# %% ../nbs/01_hooks.ipynb #t102
+def _token_blocks(model:nn.Module, records:list)->list:
+    "`token_blocks` from the records of `_trace_shapes`"
+    tokens = {n: s for n, _, s, is_tensor in records if is_tensor and s is not None and len(s) == 3}
+    stages = [n for n in _stage_names(model) if n in tokens]
+    if stages: return [(n, tokens[n]) for n in stages]
+    inside, blocks = _inside_attention(model), []
+    for name, m in model.named_modules():
+        if not isinstance(m, (nn.Sequential, nn.ModuleList)) or name in inside or len(m) <= max(1, len(blocks)): continue
+        children = [f'{name}.{k}' if name else k for k, _ in m.named_children()]
+        if len({type(c) for c in m.children()}) == 1 and all(c in tokens for c in children): blocks = children
+    return [(n, tokens[n]) for n in blocks]
+
+def token_blocks(model:nn.Module, # Model to inspect
+                 x, # A sample batch on the model's device
+                )->list:
+    "A transformer's block outputs, tokens `(B, N, C)`, in order, as `[(name, shape)]`; `[]` for a model without such blocks"
+    return _token_blocks(model, _trace_shapes(model, x))
+
+# %% ../nbs/01_hooks.ipynb #t104
+def _same_depth(student:list, # The student's blocks, in order
+                teacher:list, # The teacher's blocks, in order
+               )->list:
+    "Each block of the shallower list with the first block of the deeper one at or past the same fraction of its depth"
+    k = min(len(student), len(teacher))
+    at = lambda blocks, i: blocks[-(-(i + 1) * len(blocks) // k) - 1]
+    return [(at(student, i), at(teacher, i)) for i in range(k)]
+
 def pair_layers(student:nn.Module, # Student model
                 teacher:nn.Module, # Teacher model
                 x, # A sample batch on both models' device
                )->pd.DataFrame:
-    "Suggested student/teacher layer pairs: one per spatial size both produce, stage outputs preferred"
-    s_out, t_out = stage_outputs(student, x), stage_outputs(teacher, x)
+    "Suggested student/teacher layer pairs: one per spatial size both produce (stage outputs preferred), then transformer blocks paired by relative depth"
+    s_rec, t_rec = _trace_shapes(student, x), _trace_shapes(teacher, x)
+    s_out, t_out = _stage_outputs(student, s_rec), _stage_outputs(teacher, t_rec)
     rows = [dict(student_layer=s_out[k][0], teacher_layer=t_out[k][0], size=k,
                  student_shape=s_out[k][1], teacher_shape=t_out[k][1]) for k in s_out if k in t_out]
+    for (sn, ss), (tn, ts) in _same_depth(_token_blocks(student, s_rec), _token_blocks(teacher, t_rec)):
+        if ss[1] == ts[1]: rows.append(dict(student_layer=sn, teacher_layer=tn, size=(ss[1],), student_shape=ss, teacher_shape=ts))
     return pd.DataFrame(rows, columns=['student_layer', 'teacher_layer', 'size', 'student_shape', 'teacher_shape'])
 
 # %% ../nbs/01_hooks.ipynb #c017
