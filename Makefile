@@ -44,7 +44,7 @@ bench: $(VENV)/.bench data
 	$(TEST_ENV) $(BIN)/python bench/accuracy.py --out $(BENCH_OUT)/benchmark_accuracy.json
 	$(TEST_ENV) $(BIN)/python bench/sweep.py --out $(BENCH_OUT)/benchmark_sweep.json
 	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --out $(BENCH_OUT)/benchmark_patient.json
-	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --disjoint-teacher --out $(BENCH_OUT)/benchmark_patient_disjoint.json
+	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --checks --out $(BENCH_OUT)/benchmark_patient_checks.json
 	$(TEST_ENV) $(BIN)/python bench/methods.py --out $(BENCH_OUT)/benchmark_methods.json
 	$(TEST_ENV) $(BIN)/python bench/tasks.py --out $(BENCH_OUT)/benchmark_tasks.json
 

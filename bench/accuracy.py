@@ -10,7 +10,8 @@ weight) where it applies; mean and std over seeds, same epochs/schedule for ever
     python bench/accuracy.py            # the full run (about an hour on one core)
     python bench/accuracy.py --quick    # a couple of minutes: smaller data, one seed, fewer epochs
     python bench/accuracy.py --patient  # (a) and (c) with 3x the epochs and the T, alpha chosen by bench/sweep.py
-    python bench/accuracy.py --patient --disjoint-teacher  # (c), KD from a teacher that never saw the student's images
+    python bench/accuracy.py --patient --checks  # (c) with what a sceptic asks for: a teacher that never saw the student's
+                                                 # images, and plain students with early stopping or augmentation
 Writes bench/results/accuracy.json (and --out, e.g. nbs/tutorials/benchmark_accuracy.json for the docs page).
 """
 import argparse, json, os, platform, statistics, time, warnings
@@ -23,11 +24,14 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastkd.data import fashion_mnist_dls
-from fastkd.demo import simple_cnn
+from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
 from fastkd.hints import FeatureHintCallback
 from fastkd.attention import AttentionTransferCallback
+from methods import BestEpoch, augment, outside_pools  # bench/methods.py
+
+from common import quiet, use_threads  # bench/common.py
 
 RESULTS = Path(__file__).parent / 'results'
 
@@ -39,20 +43,17 @@ def parse():
     p.add_argument('--regimes', default=None, help='which of a, b, c (default abc; ac with --patient)'); p.add_argument('--out', default=None)
     p.add_argument('--patient', action='store_true', help="regimes (a) and (c), plain vs KD, with 3x the epochs and the "
                    "T/alpha that bench/sweep.py chose on a validation split (T=1, alpha=0.9), teacher outputs cached")
-    p.add_argument('--disjoint-teacher', action='store_true', help="regime (c), KD only: the teacher is trained on the training "
-                   "images outside every seed's pool (about as many steps as the usual teacher), so it never saw the student's images")
+    p.add_argument('--checks', action='store_true', help="with --patient, regime (c): KD from a teacher trained on the training "
+                   "images outside every seed's pool (about as many steps as the usual teacher), so it never saw the student's "
+                   "images; and the plain student with early stopping on a validation split, or with augmentation")
     return p.parse_args()
 
-def quiet(learn):
-    learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == 'ProgressCallback')); return learn
-
 def teacher_model(args):
-    "The teacher CNN trained on all training labels (or, with --disjoint-teacher, on the images outside every seed's pool), from bench/results/ when it was trained before"
+    "The teacher CNN trained on all training labels (or, with --checks, on the images outside every seed's pool), from bench/results/ when it was trained before"
     epochs, n = (1, 10_000) if args.quick else (6, None)
     ckpt = RESULTS / f"teacher_cnn32_{n or 60000}_{epochs}ep.pth"
     data = lambda: fashion_mnist_dls(n_train=n, bs=128)
-    if args.disjoint_teacher:
-        from methods import outside_pools  # bench/methods.py
+    if args.checks:
         dls, seeds = outside_pools(regimes(args)['c'][2]['n_train'], args.seeds or 3, n), args.seeds or 3
         epochs = round(epochs * (n or 60_000) / len(dls.train_ds))  # about as many steps as the usual teacher
         ckpt, data = RESULTS / f"teacher_cnn32_outside_{seeds}x{regimes(args)['c'][2]['n_train']}_{epochs}ep.pth", lambda: dls
@@ -72,7 +73,8 @@ def fasterai_kd(teacher, T, alpha):
 def methods(teacher, args):
     layers = (['2', '5'], ['2', '5'])  # 28x28 and 14x14 stage outputs of both CNNs (pair_layers' choice)
     kd = lambda: KnowledgeDistillationCallback(teacher, T=args.T, alpha=args.alpha, cache=args.patient)
-    if args.disjoint_teacher: return {'KD': lambda: [kd()]}
+    if args.checks:
+        return {'KD, disjoint teacher': lambda: [kd()], 'plain + early stopping': lambda: [BestEpoch()], 'plain + augmentation': lambda: []}
     if args.patient: return {'plain': lambda: [], 'KD': lambda: [kd()]}
     return {'plain': lambda: [], 'KD': lambda: [kd()],
             'KD + hints': lambda: [kd(), FeatureHintCallback(teacher, *layers, weight=0.1)],
@@ -93,7 +95,7 @@ def run(args):
     t_learn = Learner(fashion_mnist_dls(bs=256), teacher, metrics=accuracy)
     with t_learn.no_bar(), t_learn.no_logging(): teacher_acc = t_learn.validate()[1]
     seeds, epochs = args.seeds or (1 if args.quick else 3), args.epochs or (2 if args.quick else 5)
-    out = dict(teacher=dict(params=n_params(teacher), accuracy=teacher_acc, trained=how, images=args.teacher_images, disjoint=args.disjoint_teacher),
+    out = dict(teacher=dict(params=n_params(teacher), accuracy=teacher_acc, trained=how, images=args.teacher_images, disjoint=args.checks),
                student_params=n_params(simple_cnn(8)), seeds=seeds, epochs=epochs, T=args.T, alpha=args.alpha,
                machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}", rows=[])
     print(f"teacher: {out['teacher']['params']:,} params, {teacher_acc:.2%} ({how}); student {out['student_params']:,} params")
@@ -106,12 +108,16 @@ def run(args):
             accs, secs = [], []
             for seed in range(seeds):
                 set_seed(seed)
-                dls = fashion_mnist_dls(bs=128, seed=seed, **(plain_kw if method == 'plain' else kd_kw))
+                data_kw = plain_kw if method.startswith('plain') else kd_kw
+                stopping = method == 'plain + early stopping'  # chooses its epoch on 5,000 training images held out
+                dls = fashion_mnist_dls(bs=128, seed=seed, valid_from_train=5000 if stopping else None, **data_kw)
+                if method == 'plain + augmentation': augment(dls)
                 learn = quiet(Learner(dls, simple_cnn(8), loss_func=CrossEntropyLossFlat(), metrics=accuracy))
                 start = time.perf_counter()
                 with learn.no_logging(): learn.fit_one_cycle(epochs, 1e-2, cbs=cbs())
                 secs.append(time.perf_counter() - start)
-                with learn.no_bar(), learn.no_logging(): accs.append(learn.validate()[1])  # the 10,000 test images
+                test = fashion_mnist_dls(bs=128, seed=seed, **data_kw).valid if stopping else None
+                with learn.no_bar(), learn.no_logging(): accs.append(learn.validate(dl=test)[1])  # the 10,000 test images
             row = dict(regime=key, regime_name=name, method=method, mean=statistics.mean(accs),
                        std=statistics.stdev(accs) if len(accs) > 1 else 0., accs=accs, seconds_per_epoch=statistics.mean(secs) / epochs)
             out['rows'].append(row)
@@ -133,14 +139,14 @@ def summary(out):
 
 if __name__ == '__main__':
     args = parse()
-    if args.patient: args.regimes, args.T, args.alpha, args.epochs = args.regimes or ('c' if args.disjoint_teacher else 'ac'), 1., 0.9, 3 * (args.epochs or 5)
+    if args.patient: args.regimes, args.T, args.alpha, args.epochs = args.regimes or ('c' if args.checks else 'ac'), 1., 0.9, 3 * (args.epochs or 5)
     args.regimes = args.regimes or 'abc'
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
+    use_threads()
     start = time.perf_counter()
     out = run(args)
     out['summary'], out['minutes'] = summary(out), (time.perf_counter() - start) / 60
     print('\n'.join(out['summary'])); print(f"total {out['minutes']:.1f} min")
     RESULTS.mkdir(exist_ok=True)
-    name = 'accuracy_patient_disjoint.json' if args.disjoint_teacher else 'accuracy_patient.json' if args.patient else 'accuracy_quick.json' if args.quick else 'accuracy.json'
+    name = 'accuracy_patient_checks.json' if args.checks else 'accuracy_patient.json' if args.patient else 'accuracy_quick.json' if args.quick else 'accuracy.json'
     for path in [RESULTS / name] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))

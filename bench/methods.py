@@ -38,6 +38,8 @@ from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
 
+from common import quiet, Runs, compare, use_threads  # bench/common.py
+
 RESULTS = Path(__file__).parent / 'results'
 VALID = 5000  # training images held out for choosing hyperparameters
 
@@ -51,19 +53,6 @@ def parse():
     args.n_train = args.n_train or (2000 if args.quick else 10_000)
     args.n_labelled, args.valid = (200, 1000) if args.quick else (1000, VALID)
     return args
-
-def quiet(learn):
-    learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == 'ProgressCallback')); return learn
-
-class Runs:
-    "Finished fits by key, written to disk after each one so that a rerun skips them"
-    def __init__(self, path): self.path, self.done = path, (json.loads(path.read_text()) if path.exists() else {})
-    def get(self, key, fit):
-        if key not in self.done:
-            start = time.perf_counter()
-            self.done[key] = dict(fit(), wall_s=time.perf_counter() - start)
-            self.path.write_text(json.dumps(self.done, indent=0))
-        return self.done[key]
 
 ## Teachers
 
@@ -245,15 +234,13 @@ def summarise(rows, regime):
     lines = []
     for r in rows:
         if r['regime'] != regime or r['method'] == 'plain': continue
-        diff, noise = r['mean'] - plain['mean'], (r['std'] ** 2 + plain['std'] ** 2) ** 0.5
-        r['vs_plain'], r['verdict'] = diff, 'win' if diff > noise else 'loss' if diff < -noise else 'within noise'
+        diff = compare(r, plain)
         lines.append(f"({regime}) {r['method']}: {100 * diff:+.2f} pp vs plain ({r['verdict']})")
     return lines
 
 def main():
     args = parse()
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
-    RESULTS.mkdir(exist_ok=True)
+    use_threads(); RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
     runs = Runs(RESULTS / f"methods_runs_{'quick_' if args.quick else ''}{args.n_train}x{args.epochs}ep.json")
     models, teacher_info = teachers(args, runs)

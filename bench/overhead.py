@@ -15,10 +15,11 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.losses import CrossEntropyLossFlat
 from fastkd.data import fashion_mnist_dls, arrays_dls
-from fastkd.demo import simple_cnn
+from fastkd.testing import simple_cnn
 from fastkd.kd import KnowledgeDistillationCallback
 from fastkd.hints import FeatureHintCallback
 from fastkd.attention import AttentionTransferCallback
+from common import use_threads  # bench/common.py
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -128,7 +129,7 @@ def measure_memory(args):
 def main():
     args = parse()
     if args.memory_config: return measure_memory(args)
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
+    use_threads()
     dls = data(args); teacher, _, layers = models(args.arch); teacher = teacher.to(args.device)
     student_fn = lambda: models(args.arch)[1]
     try: fasterai_cb(teacher); names = list(CONFIGS)

@@ -14,8 +14,9 @@ from fastai.callback.schedule import fit_one_cycle
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastkd.data import fashion_mnist_dls
-from fastkd.demo import simple_cnn
+from fastkd.testing import simple_cnn
 from fastkd.kd import KnowledgeDistillationCallback
+from common import use_threads  # bench/common.py
 
 def fit(dls, cbs, epochs, seed=0):
     set_seed(seed)
@@ -27,7 +28,7 @@ def fit(dls, cbs, epochs, seed=0):
 if __name__ == '__main__':
     p = argparse.ArgumentParser(); p.add_argument('--out', default=None); p.add_argument('--epochs', type=int, default=5)
     args = p.parse_args()
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
+    use_threads()
     ckpt = sorted((Path(__file__).parent / 'results').glob('teacher_cnn32_60000_*ep.pth'))
     assert ckpt, 'run bench/accuracy.py first: it trains and caches the teacher'
     teacher = simple_cnn(32); teacher.load_state_dict(torch.load(ckpt[-1]))

@@ -13,7 +13,9 @@ from 10,000 training images drawn per seed:
   full:   plain student vs KD (and channel-wise distillation, loss='cwd', for segmentation), all items labelled;
   scarce: 10% of the items labelled; KD trains on all of them (the unlabelled ones get the distillation term only),
           the plain student on the labelled ones alone (`labelled_only=True`, repeated to the same steps).
-KD uses fastkd's defaults for each kind of output (T=4, alpha=0.5): nothing is tuned, here or on the test items.
+Each distillation method runs twice: with fastkd's defaults (T=4, alpha=0.5), and with the setting chosen on seed 0
+from a small grid (T in 1, 4 and alpha in 0.5, 0.9; for regression the MSE or L1 to the teacher's output and alpha),
+scored on a validation split made from other training images, never on the test items.
 
     python bench/tasks.py --out nbs/tutorials/benchmark_tasks.json   # about an hour on one core
     python bench/tasks.py --quick                                    # a couple of minutes: small, 1 seed, 1 epoch
@@ -30,10 +32,12 @@ from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.schedule import fit_one_cycle
 from fastai.metrics import JaccardCoeffMulti, APScoreMulti, mae
 from fastai.torch_core import set_seed
-from fastkd.data import segmentation_dls, multilabel_dls, regression_dls
+from fastkd.data import segmentation_dls, multilabel_dls, regression_dls, arrays_dls
 from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
+
+from common import quiet, Runs, compare, use_threads  # bench/common.py
 
 RESULTS = Path(__file__).parent / 'results'
 MAX_ANGLE = 45.  # regression_dls's default: the target is angle / MAX_ANGLE
@@ -47,19 +51,6 @@ def parse():
     args.seeds, args.epochs = args.seeds or (1 if args.quick else 3), args.epochs or (1 if args.quick else 5)
     args.tasks = args.tasks.split(',')
     return args
-
-def quiet(learn):
-    learn.remove_cbs(learn.cbs.filter(lambda cb: type(cb).__name__ == 'ProgressCallback')); return learn
-
-class Runs:
-    "Finished fits by key, written to disk after each one so that a rerun skips them"
-    def __init__(self, path): self.path, self.done = path, (json.loads(path.read_text()) if path.exists() else {})
-    def get(self, key, fit):
-        if key not in self.done:
-            start = time.perf_counter()
-            self.done[key] = dict(fit(), wall_s=time.perf_counter() - start)
-            self.path.write_text(json.dumps(self.done, indent=0))
-        return self.done[key]
 
 def conv(c_in, c_out, stride=1):
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU())
@@ -133,15 +124,58 @@ def teacher(task, args, runs):
     trained = runs.done.get(f'teacher|{ckpt.name}', {})
     return model.eval(), dict(params=n_params(model), items=n, epochs=epochs, metric=trained.get('metric'), trained_s=trained.get('wall_s'))
 
-def rows_of(task, args):
-    "(regime, method, data arguments, distillation callback arguments or None)"
+DEFAULTS = dict(loss='kd', T=4., alpha=0.5)  # KnowledgeDistillationCallback's
+
+def grid(task, method):
+    "The settings tried on the validation split (regression's KD term has no temperature: MSE or L1 to the teacher's output)"
+    if task == 'regression': return [dict(loss=loss, alpha=a) for loss in ('kd', 'l1') for a in (0.5, 0.9)]
+    return [dict(loss=method.lower(), T=T, alpha=a) for T in (1., 4.) for a in (0.5, 0.9)]
+
+def regime_data(task, regime, args, role):
+    "Data arguments of a regime's plain rows (role 'plain') or distillation rows"
     pool = TASKS[task].pool // (5 if args.quick else 1)
-    labelled = pool // 10
-    methods = [('KD', dict())] + ([('CWD', dict(loss='cwd'))] if task == 'segmentation' else [])
-    out = [('full', 'plain', dict(n_train=pool), None)]
-    out += [('full', m, dict(n_train=pool), kw) for m, kw in methods]
-    out += [('scarce', 'plain', dict(n_train=pool, n_labelled=labelled, labelled_only=True), None)]
-    out += [('scarce', m, dict(n_train=pool, n_labelled=labelled), kw) for m, kw in methods]
+    if regime == 'full': return dict(n_train=pool)
+    return dict(n_train=pool, n_labelled=pool // 10, labelled_only=role == 'plain')
+
+def split_loaders(task, args, n_train, n_labelled=None, labelled_only=False):
+    "Items made from training images only, split for choosing settings: the first `n_train` to train, a quarter as many (other images) to validate"
+    full = loaders(task, args, n_train=n_train + n_train // 4, seed=0).train_ds  # each training image in one item at most
+    x = full.x * full.stats[1] + full.stats[0]
+    return arrays_dls(x[:n_train], full.y[:n_train], x[n_train:], full.y[n_train:], full.vocab, bs=64, n_labelled=n_labelled,
+                      labelled_only=labelled_only, seed=0, task=full.task)
+
+def tag_of(task, regime, method, data_kw, kd_kw, args):
+    kd = None if kd_kw is None else {k: v for k, v in kd_kw.items() if DEFAULTS.get(k) != v}  # the defaults' runs are shared
+    return f"{task}|{regime}|{method.split(',')[0]}|{json.dumps(data_kw, sort_keys=True)}|{json.dumps(kd, sort_keys=True)}|{args.epochs}ep"
+
+def tune(task, t_model, args, runs):
+    "For each regime and distillation method, the grid on seed 0 scored on the validation split; the grid rows and the choices"
+    spec, rows, chosen = TASKS[task], [], {}
+    methods = ['KD'] + (['CWD'] if task == 'segmentation' else [])
+    better = max if spec.higher_is_better else min
+    for regime in ('full', 'scarce'):
+        for method in ['plain'] + methods:
+            kw = regime_data(task, regime, args, 'plain' if method == 'plain' else 'kd')
+            def one(hp):
+                set_seed(0)
+                cbs = [] if hp is None else [KnowledgeDistillationCallback(t_model, cache=True, **hp)]
+                return fit(task, split_loaders(task, args, **kw), spec.student(), args.epochs, cbs)
+            settings = [None] if method == 'plain' else grid(task, method)[:1 if args.quick else None]
+            scores = [(runs.get(tag_of(task, regime, method, kw, hp, args) + '|seed0|valid', lambda: one(hp))['metric'], i, hp)
+                      for i, hp in enumerate(settings)]
+            rows += [dict(task=task, regime=regime, method=method, hp=hp, valid=score) for score, _, hp in scores]
+            if method != 'plain': chosen[(regime, method)] = better(scores, key=lambda s: (s[0], -s[1] if better is max else s[1]))[2]
+    return rows, chosen
+
+def rows_of(task, chosen, args):
+    "(regime, method, data arguments, distillation callback arguments or None): plain, and each method with defaults and tuned"
+    out = []
+    for regime in ('full', 'scarce'):
+        out.append((regime, 'plain', regime_data(task, regime, args, 'plain'), None))
+        for method in ['KD'] + (['CWD'] if task == 'segmentation' else []):
+            kw = regime_data(task, regime, args, 'kd')
+            out += [(regime, f'{method}, defaults', kw, dict(DEFAULTS, loss=method.lower())),
+                    (regime, f'{method}, tuned', kw, chosen[(regime, method)])]
     return out
 
 def teacher_metric(task, model, args, seed):
@@ -151,7 +185,7 @@ def teacher_metric(task, model, args, seed):
     return dict(metric=value if task == 'regression' else 100 * value)
 
 def run(args, runs):
-    tasks, rows = {}, []
+    tasks, rows, grids = {}, [], []
     for task in args.tasks:
         spec = TASKS[task]
         t_model, t_info = teacher(task, args, runs)
@@ -160,19 +194,20 @@ def run(args, runs):
         t_info.update(scores=t_scores, mean=statistics.mean(t_scores))
         tasks[task] = dict(teacher=t_info, student_params=n_params(spec.student()), metric=spec.metric_name, higher_is_better=spec.higher_is_better)
         print(f"{task}: teacher {t_info['params']:,} params, {t_info['mean']:.2f}; student {tasks[task]['student_params']:,} params", flush=True)
-        for regime, method, data_kw, kd_kw in rows_of(task, args):
+        grid_rows, chosen = tune(task, t_model, args, runs)
+        grids += grid_rows
+        for regime, method, data_kw, kd_kw in rows_of(task, chosen, args):
             def one(seed):
                 set_seed(seed)
                 cbs = [] if kd_kw is None else [KnowledgeDistillationCallback(t_model, cache=True, **kd_kw)]
                 return fit(task, loaders(task, args, seed=seed, **data_kw), spec.student(), args.epochs, cbs)
-            tag = f"{task}|{regime}|{method}|{json.dumps(data_kw, sort_keys=True)}|{json.dumps(kd_kw, sort_keys=True)}|{args.epochs}ep"
-            fits = [runs.get(f'{tag}|seed{s}', lambda: one(s)) for s in range(args.seeds)]
+            fits = [runs.get(f'{tag_of(task, regime, method, data_kw, kd_kw, args)}|seed{s}', lambda: one(s)) for s in range(args.seeds)]
             scores = [f['metric'] for f in fits]
             row = dict(task=task, regime=regime, method=method, data=data_kw, kd=kd_kw, scores=scores, mean=statistics.mean(scores),
                        std=statistics.stdev(scores) if len(scores) > 1 else 0., seconds_per_epoch=statistics.mean(f['s_per_epoch'] for f in fits))
             rows.append(row)
-            print(f"  ({regime}) {method:<6} {spec.metric_name:<14} {row['mean']:7.2f} ± {row['std']:.2f}", flush=True)
-    return tasks, rows
+            print(f"  ({regime}) {method:<14} {spec.metric_name:<14} {row['mean']:7.2f} ± {row['std']:.2f}", flush=True)
+    return tasks, rows, grids
 
 def summarise(tasks, rows):
     "Each row against the plain student of its task and regime: difference, and whether it exceeds the noise (the two stds combined)"
@@ -180,21 +215,18 @@ def summarise(tasks, rows):
     for r in rows:
         if r['method'] == 'plain': continue
         plain = next(p for p in rows if p['task'] == r['task'] and p['regime'] == r['regime'] and p['method'] == 'plain')
-        diff, noise = r['mean'] - plain['mean'], (r['std'] ** 2 + plain['std'] ** 2) ** 0.5
-        better = diff if tasks[r['task']]['higher_is_better'] else -diff
-        r['vs_plain'], r['verdict'] = diff, 'win' if better > noise else 'loss' if better < -noise else 'within noise'
+        diff = compare(r, plain, tasks[r['task']]['higher_is_better'])
         lines.append(f"{r['task']} ({r['regime']}) {r['method']}: {diff:+.2f} {tasks[r['task']]['metric']} vs plain ({r['verdict']})")
     return lines
 
 def main():
     args = parse()
-    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
-    RESULTS.mkdir(exist_ok=True)
+    use_threads(); RESULTS.mkdir(exist_ok=True)
     start = time.perf_counter()
     runs = Runs(RESULTS / f"tasks_runs{'_quick' if args.quick else ''}.json")
-    tasks, rows = run(args, runs)
+    tasks, rows, grids = run(args, runs)
     summary = summarise(tasks, rows)
-    out = dict(tasks=tasks, rows=rows, summary=summary, seeds=args.seeds, epochs=args.epochs,
+    out = dict(tasks=tasks, rows=rows, grid=grids, summary=summary, seeds=args.seeds, epochs=args.epochs,
                minutes=sum(v['wall_s'] for v in runs.done.values()) / 60, minutes_this_run=(time.perf_counter() - start) / 60,
                command=' '.join(['python bench/tasks.py'] + sys.argv[1:]),
                machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} thread(s), torch {torch.__version__}")

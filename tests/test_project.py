@@ -46,3 +46,18 @@ def test_no_module_imports_private_names_of_another():
            for line in py.read_text().splitlines() if line.startswith('from .') and ' import ' in line
            and any(n.strip().startswith('_') for n in line.split(' import ')[1].split(','))]
     assert not bad, '\n'.join(bad)
+
+def test_readme_benchmark_numbers_come_from_the_benchmark_files():
+    "Every 'mean ± std' in the README's benchmarks section is a row of a JSON file the benchmarks page reads"
+    import json, re
+    section = (ROOT / 'README.md').read_text().split('## Benchmarks', 1)[1].split('\n## ', 1)[0]
+    quoted = re.findall(r'\d+\.\d\d ± \d+\.\d\d', section)
+    assert len(quoted) >= 10, "the README's benchmarks section lost its tables"
+    known = set()
+    for path in (ROOT / 'nbs' / 'tutorials').glob('benchmark_*.json'):
+        for row in json.loads(path.read_text()).get('rows', []):
+            if 'mean' in row and 'std' in row:
+                scale = 1 if 'task' in row else 100  # accuracies are fractions; task metrics are already in % or degrees
+                known.add(f"{scale * row['mean']:.2f} ± {scale * row['std']:.2f}")
+    stale = [q for q in quoted if q not in known]
+    assert not stale, f"README numbers not in any nbs/tutorials/benchmark_*.json: {stale} (rerun the benchmark or fix index.ipynb)"
