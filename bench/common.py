@@ -27,3 +27,8 @@ def use_threads():
     "torch on as many threads as OMP_NUM_THREADS says (make bench sets 1)"
     import os, torch
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', torch.get_num_threads())))
+
+def begin(results):
+    "Start of a script: its threads set (`use_threads`), its results folder made; returns the start time"
+    use_threads(); results.mkdir(exist_ok=True)
+    return time.perf_counter()

@@ -38,7 +38,7 @@ from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
 
-from common import quiet, Runs, compare, use_threads  # bench/common.py
+from common import quiet, Runs, compare, begin  # bench/common.py
 
 RESULTS = Path(__file__).parent / 'results'
 VALID = 5000  # training images held out for choosing hyperparameters
@@ -239,9 +239,7 @@ def summarise(rows, regime):
     return lines
 
 def main():
-    args = parse()
-    use_threads(); RESULTS.mkdir(exist_ok=True)
-    start = time.perf_counter()
+    args, start = parse(), begin(RESULTS)
     runs = Runs(RESULTS / f"methods_runs_{'quick_' if args.quick else ''}{args.n_train}x{args.epochs}ep.json")
     models, teacher_info = teachers(args, runs)
     print('teachers:', {k: f"{100 * v['accuracy']:.2f} %" for k, v in teacher_info.items()}, flush=True)

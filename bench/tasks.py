@@ -37,7 +37,7 @@ from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
 
-from common import quiet, Runs, compare, use_threads  # bench/common.py
+from common import quiet, Runs, compare, begin  # bench/common.py
 
 RESULTS = Path(__file__).parent / 'results'
 MAX_ANGLE = 45.  # regression_dls's default: the target is angle / MAX_ANGLE
@@ -220,9 +220,7 @@ def summarise(tasks, rows):
     return lines
 
 def main():
-    args = parse()
-    use_threads(); RESULTS.mkdir(exist_ok=True)
-    start = time.perf_counter()
+    args, start = parse(), begin(RESULTS)
     runs = Runs(RESULTS / f"tasks_runs{'_quick' if args.quick else ''}.json")
     tasks, rows, grids = run(args, runs)
     summary = summarise(tasks, rows)
