@@ -13,7 +13,8 @@ from 10,000 training images drawn per seed:
   full:   plain student vs KD (and channel-wise distillation, loss='cwd', for segmentation), all items labelled;
   scarce: 10% of the items labelled; KD trains on all of them (the unlabelled ones get the distillation term only),
           the plain student on the labelled ones alone (`labelled_only=True`, repeated to the same steps).
-Each distillation method runs twice: with fastkd's defaults (T=4, alpha=0.5), and with the setting chosen on seed 0
+Each distillation method runs with fastkd's defaults (alpha=0.5, T from `default_temperature`: 1 for KD per pixel or
+label, 4 for CWD), KD also at T=4 (classification's default), and each with the setting chosen on seed 0
 from a small grid (T in 1, 4 and alpha in 0.5, 0.9; for regression the MSE or L1 to the teacher's output and alpha),
 scored on a validation split made from other training images, never on the test items.
 
@@ -35,7 +36,7 @@ from fastai.torch_core import set_seed
 from fastkd.data import segmentation_dls, multilabel_dls, regression_dls, arrays_dls
 from fastkd.testing import simple_cnn
 from fastkd.report import n_params
-from fastkd.kd import KnowledgeDistillationCallback
+from fastkd.kd import KnowledgeDistillationCallback, default_temperature
 
 from common import quiet, Runs, compare, begin  # bench/common.py
 
@@ -124,7 +125,15 @@ def teacher(task, args, runs):
     trained = runs.done.get(f'teacher|{ckpt.name}', {})
     return model.eval(), dict(params=n_params(model), items=n, epochs=epochs, metric=trained.get('metric'), trained_s=trained.get('wall_s'))
 
-DEFAULTS = dict(loss='kd', T=4., alpha=0.5)  # KnowledgeDistillationCallback's
+TAG_BASE = dict(loss='kd', T=4., alpha=0.5)  # settings left out of the keys of finished fits (fastkd's defaults for classification)
+KINDS = {'segmentation': ('classification', (1, 11, 1, 1)), 'multilabel': ('multilabel', (1, 10))}  # kind and output shape
+
+def defaults(task, method):
+    "KnowledgeDistillationCallback's defaults for the task's outputs: alpha=0.5 and, where the term has one, fastkd's `default_temperature`"
+    loss = method.lower()
+    if task not in KINDS: return dict(loss=loss, alpha=0.5)  # regression: no temperature
+    kind, shape = KINDS[task]
+    return dict(loss=loss, alpha=0.5, T=default_temperature(kind, torch.zeros(shape), loss))
 
 def grid(task, method):
     "The settings tried on the validation split (regression's KD term has no temperature: MSE or L1 to the teacher's output)"
@@ -145,7 +154,7 @@ def split_loaders(task, args, n_train, n_labelled=None, labelled_only=False):
                       labelled_only=labelled_only, seed=0, task=full.task)
 
 def tag_of(task, regime, method, data_kw, kd_kw, args):
-    kd = None if kd_kw is None else {k: v for k, v in kd_kw.items() if DEFAULTS.get(k) != v}  # the defaults' runs are shared
+    kd = None if kd_kw is None else {k: v for k, v in kd_kw.items() if TAG_BASE.get(k) != v}  # the same fit, the same key
     return f"{task}|{regime}|{method.split(',')[0]}|{json.dumps(data_kw, sort_keys=True)}|{json.dumps(kd, sort_keys=True)}|{args.epochs}ep"
 
 def tune(task, t_model, args, runs):
@@ -174,8 +183,9 @@ def rows_of(task, chosen, args):
         out.append((regime, 'plain', regime_data(task, regime, args, 'plain'), None))
         for method in ['KD'] + (['CWD'] if task == 'segmentation' else []):
             kw = regime_data(task, regime, args, 'kd')
-            out += [(regime, f'{method}, defaults', kw, dict(DEFAULTS, loss=method.lower())),
-                    (regime, f'{method}, tuned', kw, chosen[(regime, method)])]
+            out.append((regime, f'{method}, defaults', kw, defaults(task, method)))
+            if method == 'KD' and task in KINDS: out.append((regime, 'KD, T=4', kw, dict(TAG_BASE)))  # classification's temperature
+            out.append((regime, f'{method}, tuned', kw, chosen[(regime, method)]))
     return out
 
 def teacher_metric(task, model, args, seed):

@@ -17,7 +17,8 @@ from .core import DistillationCallback, LabelledLoss, check_number, teacher_inpu
 from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing, items_batch, data_fingerprint, module_fingerprint
 
 # %% auto #0
-__all__ = ['KINDS', 'LOSSES', 'output_kind', 'check_outputs', 'resize_logits', 'ensemble_logits', 'KnowledgeDistillationCallback']
+__all__ = ['KINDS', 'LOSSES', 'output_kind', 'check_outputs', 'default_temperature', 'resize_logits', 'ensemble_logits',
+           'KnowledgeDistillationCallback']
 
 # %% ../nbs/03_kd.ipynb #k011
 KINDS = ('classification', 'multilabel', 'regression')
@@ -73,6 +74,13 @@ def check_outputs(kind:str, # From `output_kind`
     elif teacher.shape != student.shape:
         raise ValueError(f"{shapes}: {kind} distillation compares outputs entry by entry, so they need the same shape")
 
+def default_temperature(kind:str, # From `output_kind`
+                        student:Tensor, # The student's output on the sample batch
+                        loss='kd', # The callback's `loss`
+                       )->float:
+    "`T` when none is given: 1 for KD per pixel, token or label (dense or multi-label outputs, any `loss` but 'cwd'), else 4"
+    return 1. if loss != 'cwd' and (kind == 'multilabel' or (kind == 'classification' and student.dim() > 2)) else 4.
+
 def resize_logits(teacher:Tensor, # The teacher's dense logits (B, C, H, W)
                   student:Tensor, # The student's, whose resolution to match
                  )->Tensor:
@@ -119,7 +127,7 @@ class KnowledgeDistillationCallback(DistillationCallback):
     "Train on `(1-alpha)*task_loss + alpha*term(student, teachers)`; the teachers run frozen under no_grad"
     _NAMES = {'kd': 'kd_loss', 'dkd': 'dkd_loss', 'dist': 'dist_loss', 'cwd': 'cwd_loss', 'l1': 'kd_loss'}
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`, or a list of them (an ensemble)
-                 T:float=4.0, # Temperature softening both distributions (> 0)
+                 T:float|None=None, # Temperature softening both distributions (> 0); None: `default_temperature`, 4 for (batch, classes) outputs, 1 for KD per pixel or label
                  alpha:float|None=None, # Weight of the term; the task loss gets `1-alpha` (0 to 1; 0.5 if neither alpha nor weight is given)
                  loss='kd', # 'kd', 'dkd', 'dist', 'cwd' (dense outputs), 'l1' (regression), or a callable `(student, teacher, target, T) -> Tensor`
                  standardize:bool=False, # Logit standardisation: z-score each model's logits first (with 'kd' and 'dkd')
@@ -139,7 +147,7 @@ class KnowledgeDistillationCallback(DistillationCallback):
             raise ValueError(f"alpha={alpha} and weight={weight} both given: they are the same setting (fasterai calls it weight), give one")
         alpha = 0.5 if alpha is None and weight is None else alpha if alpha is not None else weight
         self.alpha = check_number(alpha, 'alpha' if weight is None else 'weight', 0, 1, hint='it weights the term, the task loss gets 1-alpha')
-        self.T = check_number(T, 'T', 0, open_low=True, hint='temperatures of 1 to 8 are usual, 4 is a good start')
+        self.T = self._T_given = None if T is None else check_number(T, 'T', 0, open_low=True, hint='temperatures of 1 to 8 are usual, 4 is a good start')
         if not (callable(loss) or loss in self._NAMES):
             raise ValueError(f"loss must be one of {', '.join(map(repr, self._NAMES))} or a callable (student, teacher, target, T) -> Tensor, got {loss!r}")
         if standardize not in (True, False): raise TypeError(f"standardize must be True or False, got {standardize!r}")
@@ -173,6 +181,7 @@ def prepare(self:KnowledgeDistillationCallback, student_out, teacher_outs, stude
     "Read the kind of output, check the teachers' outputs against the student's, bind the cache"
     s, y = output_tensor(student_out, 'student'), (self.sample_targets[0] if self.sample_targets else None)
     self.task_kind, self.class_dim = output_kind(self.learn.loss_func, s, y, self.kind)
+    if self._T_given is None: self.T = default_temperature(self.task_kind, s, self.method)
     self._check_method(s)
     for t in teacher_outs: check_outputs(self.task_kind, self.class_dim, s, output_tensor(t, 'teacher'), self.resize)
     self._student_shape = tuple(s.shape[1:])
