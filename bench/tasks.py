@@ -20,7 +20,8 @@ scored on a validation split made from other training images, never on the test 
 
     python bench/tasks.py --out nbs/tutorials/benchmark_tasks.json   # about an hour on one core
     python bench/tasks.py --quick                                    # a couple of minutes: small, 1 seed, 1 epoch
-Finished fits are kept in bench/results/tasks_runs_*.json, so an interrupted run resumes where it stopped.
+Finished fits are kept in bench/results/tasks_runs_*.json, so an interrupted run resumes where it stopped; they are
+keyed by task, regime, method, data, settings, epochs and seed, not by model: delete a task's entries after changing its models.
 """
 import argparse, json, os, platform, statistics, sys, time, warnings
 from pathlib import Path
@@ -85,7 +86,7 @@ class Task(NamedTuple):
 TASKS = {
     'segmentation': Task(segmentation_dls, lambda: SegNet(16), lambda: SegNet(4), lambda: JaccardCoeffMulti(axis=1), 'mIoU (%)', True,
                          15_000, 3, 2_000, 1_000),
-    'multilabel': Task(multilabel_dls, lambda: simple_cnn(24, 10, depth=4), lambda: simple_cnn(4, 10), lambda: APScoreMulti(), 'mAP (%)', True,
+    'multilabel': Task(multilabel_dls, lambda: simple_cnn(24, 10, depth=4), lambda: simple_cnn(8, 10), lambda: APScoreMulti(), 'mAP (%)', True,
                        30_000, 4, 5_000, None),
     'regression': Task(regression_dls, lambda: simple_cnn(24, 1, depth=4), lambda: simple_cnn(4, 1), lambda: degrees_mae, 'MAE (degrees)', False,
                        60_000, 3, 10_000, None),
