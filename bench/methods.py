@@ -296,9 +296,6 @@ def early_exit_run(hp, key, seed, args, valid):
 
 def self_distillation(args, runs):
     "Born-again generations 1-2 and early exits in the regimes full, scarce and semi; their grids on seed 0, like the others'"
-    try: import fastkd.self_distillation  # noqa: F401
-    except ImportError:
-        print('fastkd.self_distillation is not there yet: its rows are skipped'); return [], [], {}
     run = {'born-again': born_again_run, 'early exits': early_exit_run}
     def one(method, hp, key, seed, valid):
         tag = f"{key}|-|{method}|{json.dumps(hp, sort_keys=True)}|seed{seed}|{'valid' if valid else 'test'}"

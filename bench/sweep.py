@@ -5,7 +5,7 @@ the test set is never looked at here. Uses the teacher checkpoint that bench/acc
 
     python bench/sweep.py [--out nbs/tutorials/benchmark_sweep.json]
 """
-import argparse, json, os, time, warnings
+import argparse, json, time, warnings
 from pathlib import Path
 import torch
 warnings.filterwarnings('ignore')

@@ -75,10 +75,12 @@ class TeacherCache:
             )->bool:
         "Use the table for `dataset` and `key`; start afresh (and return True) when either changed"
         same = self._dataset is not None and self._dataset() is dataset and key == self.key
-        if not same:
-            self.targets = self.filled = None
-            self._dataset, self.key = _ref(dataset), key
+        if not same: self.clear(); self._dataset, self.key = _ref(dataset), key
         return not same
+
+    def clear(self):
+        "Forget every stored output (the table fills again from the next batches)"
+        self.targets = self.filled = None
 
     def lookup(self, idxs:Tensor)->Tensor|None:
         "Cached outputs of items `idxs`, or None unless all of them are cached"

@@ -235,6 +235,11 @@ def mixing_callback(learn:Learner, # The Learner during its fit
     "The MixUp/CutMix callback mixing targets through the loss function, if any"
     return next((cb for cb in learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'stack_y', False)), None)
 
+def _unlabelled_mix(learn:Learner)->MixHandler|None:
+    "The MixUp/CutMix callback when this batch mixes in unlabelled items (its own mixed loss cannot take them), else None"
+    mix = mixing_callback(learn)
+    return None if mix is None or (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()) else mix
+
 # %% ../nbs/02_core.ipynb #c025
 class _FitState:
     "What fastkd holds on one Learner while `fit` runs: active callbacks, teacher runs, the loss wrapper, the batch's loss"
@@ -268,9 +273,8 @@ class _FitState:
         "The batch's loss so far: at the first call in a batch, the task loss times the product of the task weights plus other callbacks' additions"
         learn = self.learn
         if self._batch is learn.xb: return self.total
-        task, mix = learn.loss, mixing_callback(learn)
-        if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
-            task = _mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)
+        task, mix = learn.loss, _unlabelled_mix(learn)
+        if mix is not None: task = _mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)
         others = learn.loss_grad - learn.loss  # e.g. RNNRegularizer's AR/TAR terms: full weight
         weight = math.prod(cb.task_weight for cb in self.callbacks)
         self._batch, self.total = learn.xb, weight * task + others
@@ -554,10 +558,11 @@ def _release(self:DistillationCallback, state:_FitState)->list:
 # %% ../nbs/02_core.ipynb #c037
 @patch
 def before_train(self:DistillationCallback):
-    "Start the epoch's column; re-hook student layers replaced since `before_fit` (fastai's `distrib_ctx` swaps in SyncBatchNorm)"
+    "Start the epoch's column; re-hook student layers replaced since `before_fit` (fastai's `distrib_ctx` swaps in SyncBatchNorm); extra modules train with the student"
     if self.fit_state is None: return
     self.term_log.start()
     if self.student_outputs is not None: self.student_outputs.attach(unwrap(self.learn.model))
+    for m in self.extra_modules(): m.train()
 
 @patch
 def before_batch(self:DistillationCallback):
@@ -595,10 +600,8 @@ def teacher_features(self:DistillationCallback)->list:
 @patch
 def task_loss(self:DistillationCallback, pred)->Tensor:
     "The Learner's task loss on `pred` for this batch, as the base takes it for the student's output: unlabelled items out, MixUp's mix kept"
-    learn, mix = self.learn, mixing_callback(self.learn)
-    if mix is not None and not (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()):
-        return _mixed_task_loss(mix, mix.old_lf, pred, learn.yb)
-    return learn.loss_func(pred, *learn.yb)
+    learn, mix = self.learn, _unlabelled_mix(self.learn)
+    return learn.loss_func(pred, *learn.yb) if mix is None else _mixed_task_loss(mix, mix.old_lf, pred, learn.yb)
 
 @patch
 def after_loss(self:DistillationCallback):

@@ -7,7 +7,6 @@ Docs: https://fastkd.github.io/fastkd/demo.html.md"""
 # %% ../nbs/11_demo.ipynb #c001
 from __future__ import annotations
 import time, torch, pandas as pd
-from torch import nn
 from fastcore.script import call_parse
 from fastai.learner import Learner
 from fastai.callback.schedule import fit_one_cycle

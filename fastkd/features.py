@@ -12,7 +12,7 @@ from .core import check_number
 
 # %% auto #0
 __all__ = ['ADAPTERS', 'feature_channels', 'feature_positions', 'check_feature_options', 'check_feature_pair', 'make_adapter',
-           'resize_like']
+           'place_like', 'resize_like']
 
 # %% ../nbs/03a_features.ipynb #f005
 def feature_channels(shape:tuple, # An output shape, batch first
@@ -78,6 +78,12 @@ def make_adapter(student_shape:tuple, # Student output shape
     if len(student_shape) != 4: return nn.Linear(cs, ct)
     conv = nn.Conv2d(cs, ct, 1, bias=kind != 'conv-bn')
     return nn.Sequential(conv, nn.BatchNorm2d(ct)) if kind == 'conv-bn' else conv
+
+def place_like(module:nn.Module, # A new module that takes `features`: an adapter, a head
+               features:Tensor, # Sample features, on the device and in the dtype the module will see
+              )->nn.Module:
+    "`module` moved to `features`' device, and cast to their dtype when they are floating point"
+    return module.to(device=features.device, dtype=features.dtype if features.is_floating_point() else None)
 
 def resize_like(student_features:Tensor, # Student feature map (4D), or tokens/vectors (returned as they are)
                 teacher_features:Tensor, # Teacher feature map whose spatial size to match

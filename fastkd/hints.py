@@ -10,7 +10,7 @@ import torch, torch.nn.functional as F
 from torch import nn, Tensor
 from .losses import hint_loss
 from .core import DistillationCallback, check_number
-from .features import ADAPTERS, check_feature_options, check_feature_pair, make_adapter, resize_like
+from .features import ADAPTERS, check_feature_options, check_feature_pair, make_adapter, place_like, resize_like
 
 # %% auto #0
 __all__ = ['FeatureHintCallback']
@@ -39,9 +39,8 @@ class FeatureHintCallback(DistillationCallback):
             check_feature_pair(sn, tn, tuple(s.shape), tuple(t.shape), self.adapter, self.resize)
         shapes = [(tuple(s.shape[1:]), tuple(t.shape[1:])) for s, t in zip(student_feats, teacher_feats)]
         if shapes != self._adapter_shapes:  # keep trained adapters across fits unless the layers changed
-            ref = student_feats[0]
-            self.adapters = nn.ModuleList([make_adapter(s.shape, t.shape, self.adapter) for s, t in zip(student_feats, teacher_feats)])
-            self.adapters.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
+            adapters = nn.ModuleList([make_adapter(s.shape, t.shape, self.adapter) for s, t in zip(student_feats, teacher_feats)])
+            self.adapters = place_like(adapters, student_feats[0])
             self._adapter_shapes = shapes
 
     def extra_modules(self)->list: return [self.adapters] if self.adapters is not None else []
@@ -51,7 +50,3 @@ class FeatureHintCallback(DistillationCallback):
     def distill_term(self)->Tensor:
         losses = [hint_loss(resize_like(a(s), t), t) for a, s, t in zip(self.adapters, self.student_features, self.teacher_features)]
         return torch.stack(losses).mean()
-
-    def before_train(self):
-        super().before_train()
-        if self.adapters is not None: self.adapters.train()

@@ -266,8 +266,7 @@ def _bind_cache(self:KnowledgeDistillationCallback, fit_start:bool=False):
     if fit_start and not rebuilt and not self._cache_agrees(dl):
         warnings.warn("fastkd rebuilt the teacher-output cache: its outputs for a batch of training items no longer match "
                       "the teacher's (the data or the teacher changed)")
-        cache.bind(dl.dataset, ('stale',))
-        cache.bind(dl.dataset, (data_fingerprint(dl.dataset), self._teacher_key))
+        cache.clear()
 
 @patch
 def _cache_agrees(self:KnowledgeDistillationCallback, dl)->bool:

@@ -10,10 +10,10 @@ import copy, torch
 from torch import nn, Tensor
 from fastcore.basics import patch
 from fastai.learner import Learner
-from .losses import UNLABELLED, labelled_items, kd_loss, hint_loss
+from .losses import UNLABELLED, kd_loss, hint_loss
 from .hooks import LayerOutputs, as_module, eval_mode, find_module, output_tensor
 from .core import DistillationCallback, check_number, check_layer_names, check_separate, unwrap
-from .features import check_feature_pair, make_adapter, resize_like
+from .features import check_feature_pair, make_adapter, place_like, resize_like
 from .kd import KnowledgeDistillationCallback, output_kind
 
 # %% auto #0
@@ -107,10 +107,6 @@ class SelfDistillationCallback(DistillationCallback):
 
     def extra_modules(self)->list: return [m for m in (self.heads, self.adapters) if m is not None]
 
-    def before_train(self):
-        super().before_train()
-        for m in self.extra_modules(): m.train()
-
 # %% ../nbs/03c_self_distillation.ipynb #c025
 @patch
 def prepare(self:SelfDistillationCallback, student_out, teacher_outs, student_feats, teacher_feats):
@@ -128,12 +124,11 @@ def prepare(self:SelfDistillationCallback, student_out, teacher_outs, student_fe
         self.adapters = nn.ModuleList([self._build_adapter(n, feats[n], feats[self.hint_layer]) for n in self.exits]) if hinted else None
         self._shapes = shapes
 
-def _like(module:nn.Module, t:Tensor)->nn.Module: return module.to(device=t.device, dtype=t.dtype if t.is_floating_point() else None)
 
 @patch
 def _build_head(self:SelfDistillationCallback, name:str, features:Tensor, out:Tensor)->nn.Module:
     "The head of exit `name`, checked to give the student's output shape on the sample features"
-    head = _like((self.make_head or exit_head)(tuple(features.shape), out.shape[self.class_dim]), features)
+    head = place_like((self.make_head or exit_head)(tuple(features.shape), out.shape[self.class_dim]), features)
     with eval_mode(head), torch.no_grad(): got = output_tensor(head(features), f'head of exit {name!r}')  # no BatchNorm update
     if got.shape != out.shape:
         raise ValueError(f"the head of exit {name!r} gives {tuple(got.shape)} on the layer's output {tuple(features.shape)}, "
@@ -147,7 +142,7 @@ def _build_adapter(self:SelfDistillationCallback, name:str, features:Tensor, dee
     if name == self.hint_layer: return nn.Identity()
     try: check_feature_pair(name, self.hint_layer, tuple(features.shape), tuple(deep.shape), 'auto', 'interpolate')
     except ValueError as e: raise ValueError(f"hint_layer {self.hint_layer!r} teaches exit {name!r}: {e}") from None
-    return _like(make_adapter(features.shape, deep.shape, 'auto'), features)
+    return place_like(make_adapter(features.shape, deep.shape, 'auto'), features)
 
 # %% ../nbs/03c_self_distillation.ipynb #c027
 @patch
