@@ -1,14 +1,15 @@
 """Overhead of fastkd's callbacks against plain training, the teacher's own cost, and fasterai's KD callback.
 
 Same batches, same student, one process, configurations interleaved, several repeats, medians. Prints the ratios
-the benchmarks page reports. Peak memory is measured per configuration in a fresh subprocess (CPU: peak RSS growth
+the benchmarks page reports, the teacher's inference speed eager, compiled (`torch.compile`) and channels-last, and
+KD with `compile_teacher=True` (its compile time, paid once per process, is measured in a warm-up fit). Peak memory is measured per configuration in a fresh subprocess (CPU: peak RSS growth
 during the fit; CUDA: torch.cuda.max_memory_allocated).
 
     python bench/overhead.py                  # CPU, Fashion-MNIST subset (Debian dataset-fashion-mnist)
     python bench/overhead.py --quick          # fewer batches and repeats
     python bench/overhead.py --device cuda --bf16 --arch resnet   # the GPU variant (bench/gpu.sh)
 """
-import argparse, json, os, statistics, subprocess, sys, threading, time, warnings
+import argparse, copy, json, os, statistics, subprocess, sys, threading, time, warnings
 import torch, torch.nn as nn
 warnings.filterwarnings('ignore')
 from fastai.learner import Learner
@@ -66,6 +67,7 @@ CONFIGS = {
     'student': lambda t, layers: [],
     'kd': lambda t, layers: [KnowledgeDistillationCallback(t, T=4, alpha=0.5)],
     'kd_cached': lambda t, layers: [KnowledgeDistillationCallback(t, T=4, alpha=0.5, cache=True)],
+    'kd_compiled': lambda t, layers: [KnowledgeDistillationCallback(t, T=4, alpha=0.5, compile_teacher=True)],
     'fasterai': lambda t, layers: [fasterai_cb(t)],
     'hints': lambda t, layers: [FeatureHintCallback(t, *layers, weight=0.1)],
     'at': lambda t, layers: [AttentionTransferCallback(t, *layers)],
@@ -81,15 +83,25 @@ def fit_time(args, dls, teacher, student_fn, layers, name, epochs=1):
     with learn.no_logging(): learn.fit(epochs, 1e-3, cbs=CONFIGS[name](teacher, layers) + [NoValidate(), timer])
     return timer.times
 
-def teacher_time(args, dls, teacher):
+def teacher_time(args, dls, teacher, channels_last=False):
+    "Seconds of the teacher's inference over a training epoch's batches (inputs converted to channels-last if asked)"
     teacher.eval()
     if args.device == 'cuda': torch.cuda.synchronize()
     start = time.perf_counter()
     ctx = torch.autocast('cuda', dtype=torch.bfloat16) if args.bf16 and args.device == 'cuda' else torch.autocast('cpu', enabled=False)
     with torch.no_grad(), ctx:
-        for xb, _ in dls.train: teacher(xb)
+        for xb, _ in dls.train:
+            xb = xb.as_subclass(torch.Tensor)  # as fastkd gives it to the teacher
+            teacher(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
     if args.device == 'cuda': torch.cuda.synchronize()
     return time.perf_counter() - start
+
+def teacher_variants(teacher):
+    "The teacher's inference as KD runs it: eager, channels-last, compiled, compiled channels-last (copies of the teacher)"
+    cl = lambda: copy.deepcopy(teacher).to(memory_format=torch.channels_last)
+    return {'teacher': (teacher, False), 'teacher_channels_last': (cl(), True),
+            'teacher_compiled': (torch.compile(copy.deepcopy(teacher).eval()), False),
+            'teacher_compiled_channels_last': (torch.compile(cl().eval()), True)}
 
 def rss_bytes():
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -135,37 +147,49 @@ def main():
     try: fasterai_cb(teacher); names = list(CONFIGS)
     except ImportError: names = [n for n in CONFIGS if n != 'fasterai']; print('fasterai not installed: pip install -e .[bench]')
     repeats = args.repeats or (2 if args.quick else 3)
-    times = {n: [] for n in names}; times['teacher'] = []; cached_later = []
+    variants = teacher_variants(teacher)
+    times = {n: [] for n in names + list(variants)}; cached_later = []
     fit_time(args, dls, teacher, student_fn, layers, 'student')  # warm-up
+    compile_s = {}
+    for name, (model, cl) in variants.items():  # the compiled ones compile here
+        start = time.perf_counter(); teacher_time(args, dls, model, cl); compile_s[name] = time.perf_counter() - start
+    start = time.perf_counter(); fit_time(args, dls, teacher, student_fn, layers, 'kd_compiled')
+    compile_s['kd_compiled'] = time.perf_counter() - start
     for r in range(repeats):
         for n in names:
             if n == 'kd_cached':
                 epochs = fit_time(args, dls, teacher, student_fn, layers, n, epochs=3)
                 times[n].append(epochs[0]); cached_later.append(statistics.median(epochs[1:]))
             else: times[n].append(fit_time(args, dls, teacher, student_fn, layers, n)[0])
-        times['teacher'].append(teacher_time(args, dls, teacher))
+        for name, (model, cl) in variants.items(): times[name].append(teacher_time(args, dls, model, cl))
     med = {n: statistics.median(v) for n, v in times.items()}
+    compile_s = {n: t - med[n] for n, t in compile_s.items()}  # the first run's time beyond the steady one
     med['kd_cached_later'] = statistics.median(cached_later)
     n_img = len(dls.train) * dls.train.bs
     print(f"\nfastkd overhead benchmark: {args.arch} on {args.device}{' bf16' if args.bf16 else ''}, {n_img} images/epoch, "
           f"{repeats} repeats, medians, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'configuration':<22}{'s/epoch':>10}{'img/s':>10}{'vs student':>12}")
-    for n in ['student', 'teacher'] + [n for n in names if n != 'student'] + ['kd_cached_later']:
-        print(f"{n:<22}{med[n]:>10.3f}{n_img / med[n]:>10.0f}{med[n] / med['student']:>12.2f}")
+    print(f"{'configuration':<32}{'s/epoch':>10}{'img/s':>10}{'vs student':>12}")
+    for n in ['student', *variants] + [n for n in names if n != 'student'] + ['kd_cached_later']:
+        print(f"{n:<32}{med[n]:>10.3f}{n_img / med[n]:>10.0f}{med[n] / med['student']:>12.2f}")
+    print(f"compile time (first run minus a steady one): " + ', '.join(f"{n} {t:.1f}s" for n, t in compile_s.items() if 'compiled' in n))
     both = med['student'] + med['teacher']
     ratios = {'t_kd / (t_student + t_teacher)': med['kd'] / both,
               't_hints / (t_student + t_teacher)': med['hints'] / both,
               't_at / (t_student + t_teacher)': med['at'] / both,
+              't_kd_compiled / (t_student + t_teacher)': med['kd_compiled'] / both,
+              't_teacher_compiled / t_teacher': med['teacher_compiled'] / med['teacher'],
+              't_teacher_channels_last / t_teacher': med['teacher_channels_last'] / med['teacher'],
+              't_teacher_compiled_channels_last / t_teacher': med['teacher_compiled_channels_last'] / med['teacher'],
               't_kd_cached(epoch 2+) / t_student': med['kd_cached_later'] / med['student']}
     if 'fasterai' in med: ratios['t_kd / t_fasterai'] = med['kd'] / med['fasterai']
-    print('\nratios (goals: kd <= 1.05, kd/fasterai <= 0.8, cached <= 1.10)')
-    for k, v in ratios.items(): print(f"  {k:<38}{v:.3f}")
+    print('\nratios (goals: kd <= 1.05, hints <= 1.20, at <= 1.05, kd compiled < 1.0, kd/fasterai <= 0.8, cached <= 1.10)')
+    for k, v in ratios.items(): print(f"  {k:<48}{v:.3f}")
     print('\npeak memory growth during one fit (MiB), each in a fresh process')
     mems = {n: memory_of(args, n) for n in ['student', 'kd'] + (['fasterai'] if 'fasterai' in names else []) + ['hints', 'at']}
     for n, m in mems.items(): print(f"  {n:<12}{m['peak_mib']:>10.1f}")
     print(f"  KD extra over the plain student: {mems['kd']['peak_mib'] - mems['student']['peak_mib']:.1f} MiB; "
           f"teacher weights: {mems['kd']['teacher_weights_mib']:.2f} MiB")
-    result = dict(medians=med, ratios=ratios, memory=mems, images_per_epoch=n_img, repeats=repeats, arch=args.arch,
+    result = dict(medians=med, ratios=ratios, memory=mems, compile_s=compile_s, images_per_epoch=n_img, repeats=repeats, arch=args.arch,
                   device=args.device, bf16=args.bf16, threads=torch.get_num_threads(), torch=torch.__version__,
                   command=' '.join(['python bench/overhead.py'] + sys.argv[1:]))
     print(json.dumps(result))

@@ -10,6 +10,8 @@ __all__ = []
 # %% ../nbs/13_all.ipynb #c001
 from .losses import *
 from .hooks import *
+from .teacher import *
+from .labelled import *
 from .core import *
 from .features import *
 from .kd import *

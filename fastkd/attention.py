@@ -24,10 +24,11 @@ class AttentionTransferCallback(DistillationCallback):
                  weight:float=1000., # beta of the paper; the loss gets `weight/2 * at_loss`
                  p:float=2, # Exponent of the attention map (> 0)
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
+                 compile_teacher:bool=False, # Run the teacher compiled (`torch.compile`), in the student's memory format
                 ):
         check_feature_options(weight, resize, student_layers)
         check_number(p, 'p', 0, open_low=True, hint='the exponent of the attention map; 2 is the paper\'s')
-        super().__init__(teacher, student_layers, teacher_layers)
+        super().__init__(teacher, student_layers, teacher_layers, compile_teacher)
         self.weight, self.p, self.resize = weight, p, resize
 
     def prepare(self, student_out, teacher_outs, student_feats, teacher_feats):

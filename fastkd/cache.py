@@ -6,7 +6,7 @@ Docs: https://fastkd.github.io/fastkd/cache.html.md"""
 
 # %% ../nbs/06_cache.ipynb #c001
 from __future__ import annotations
-import weakref, torch
+import weakref, numpy as np, torch
 from torch import Tensor
 from fastai.callback.mixup import MixHandler
 from fastai.data.load import DataLoader
@@ -83,23 +83,21 @@ class TeacherCache:
         self.targets = self.filled = None
 
     def lookup(self, idxs:Tensor)->Tensor|None:
-        "Cached outputs of items `idxs`, or None unless all of them are cached"
-        if self.filled is None: return None
-        idxs = idxs.to(self.filled.device)
-        return self.targets[idxs] if bool(self.filled[idxs].all()) else None
+        "Cached outputs of items `idxs` (on the CPU), or None unless all of them are cached; which are is known on the host"
+        if self.filled is None or not self.filled[idxs.numpy()].all(): return None
+        return self.targets[idxs.to(self.targets.device, non_blocking=True)]
 
     def store(self, idxs:Tensor, targets:Tensor):
-        "Keep the outputs of items `idxs`"
+        "Keep the outputs of items `idxs` (on the CPU)"
         if self.targets is None:
             n = len(self._dataset())
-            self.targets = targets.new_zeros(n, *targets.shape[1:])
-            self.filled = torch.zeros(n, dtype=torch.bool, device=targets.device)
-        idxs = idxs.to(targets.device)
-        self.targets[idxs], self.filled[idxs] = targets.detach(), True
+            self.targets, self.filled = targets.new_zeros(n, *targets.shape[1:]), np.zeros(n, dtype=bool)
+        self.targets[idxs.to(targets.device, non_blocking=True)] = targets.detach()
+        self.filled[idxs.numpy()] = True
 
     def cached_items(self, n:int)->Tensor:
         "Up to `n` indices of cached items"
-        return torch.zeros(0, dtype=torch.long) if self.filled is None else self.filled.nonzero().flatten()[:n].cpu()
+        return torch.zeros(0, dtype=torch.long) if self.filled is None else torch.from_numpy(np.flatnonzero(self.filled)[:n])
 
 class _Strong:
     "Holds an object that cannot be weakly referenced; called like a weakref"
@@ -125,6 +123,6 @@ def fill_missing(cache:TeacherCache, # The cache, bound to `dl`'s dataset
                 ):
     "Compute and store the outputs of every item the cache has not seen yet, in batches of `dl.bs`"
     if cache.filled is None: return
-    missing = (~cache.filled).nonzero().flatten().cpu()
+    missing = torch.from_numpy(np.flatnonzero(~cache.filled))
     for chunk in (missing.split(dl.bs or 64) if len(missing) else []):
         with torch.no_grad(): cache.store(chunk, compute(items_batch(dl, chunk, n_inp)))

@@ -12,21 +12,20 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from fastcore.foundation import L
 from fastai.learner import Learner, Metric
-from fastai.layers import NoneReduce
 from fastai.optimizer import OptimWrapper
 from fastai.callback.core import Callback
-from fastai.callback.mixup import MixHandler
 from fastai.callback.schedule import LRFinder
 from fastai.callback.training import GradientAccumulation
 from fastai.data.transforms import Normalize
 from fastai.torch_core import find_bs, to_device
-from collections.abc import Mapping
-from .hooks import find_module, as_module, output_tensor, LayerOutputs, eval_mode, model_modes, set_modes, first_tensor
-from .losses import UNLABELLED, labelled_items
+from .hooks import find_module, as_module, output_tensor, LayerOutputs, eval_mode
+from .losses import UNLABELLED
+from .teacher import check_separate, teacher_inputs, TeacherRun, run_all
+from .labelled import LabelledLoss, mixing_callback, mixed_task_loss, weighs_items
 
 # %% auto #0
-__all__ = ['check_number', 'check_layer_names', 'check_separate', 'teacher_inputs', 'TeacherRun', 'LabelledLoss', 'unwrap',
-           'mixing_callback', 'TermLog', 'n_inputs', 'norm_stats', 'vocab_difference', 'DistillationCallback']
+__all__ = ['check_number', 'check_layer_names', 'unwrap', 'TermLog', 'n_inputs', 'norm_stats', 'vocab_difference',
+           'DistillationCallback', 'on_fit_exit']
 
 # %% ../nbs/02_core.ipynb #c005
 def _interval(low, high, open_low, open_high)->str:
@@ -61,160 +60,11 @@ def check_layer_names(names, # What the user passed: a list of dotted layer name
         raise TypeError(f"{arg} must be a list of layer names, got the string {names!r}: write [{names!r}]")
     try: names = list(names)
     except TypeError: raise TypeError(f"{arg} must be a list of layer names, got {type(names).__name__}") from None
-    bad = next((n for n in names if not isinstance(n, str)), None)
+    bad = next((i for i, n in enumerate(names) if not isinstance(n, str)), None)
     if bad is not None:
         raise TypeError(f"{arg} must hold layer names as strings (dotted, as in `model.named_modules()`, e.g. 'layer2'), "
-                        f"got a {type(bad).__name__}")
+                        f"got {type(names[bad]).__name__} {names[bad]!r} at position {bad}")
     return names
-
-# %% ../nbs/02_core.ipynb #c010
-def _tensors(model:nn.Module)->dict:
-    "Storage address -> name of every parameter and buffer of `model`"
-    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
-    return {t.untyped_storage().data_ptr(): n for n, t in named if t.numel() and t.device.type != 'meta'}
-
-def check_separate(student:nn.Module, # The student model
-                   teacher:nn.Module, # The teacher model
-                  ):
-    "An error when the teacher is the student, a part of it, or shares a parameter or buffer with it"
-    fix = "Distil from a separate copy: `teacher = copy.deepcopy(model)` before training the student"
-    if teacher is student: raise ValueError(f"the teacher is the student itself. {fix}")
-    part = next((n for n, m in student.named_modules() if m is teacher), None)
-    if part is not None: raise ValueError(f"the teacher is the student's layer {part!r}. {fix}")
-    shared = [n for ptr, n in _tensors(teacher).items() if ptr in _tensors(student)]
-    if shared: raise ValueError(f"the teacher shares {len(shared)} parameters or buffers with the student "
-                                f"(e.g. {shared[0]!r}): training the student would change the teacher. {fix}")
-
-# %% ../nbs/02_core.ipynb #c013
-def _home(model:nn.Module):
-    "The device all of `model`'s parameters and buffers are on; None when they are spread over several (or there are none)"
-    devices = {t.device for t in [*model.parameters(), *model.buffers()]}
-    return devices.pop() if len(devices) == 1 else None
-
-def _dtype(model:nn.Module):
-    "The dtype of `model`'s first floating-point parameter (None without one)"
-    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-
-def teacher_inputs(teacher:nn.Module, # The teacher model
-                   xb:tuple, # The batch's inputs
-                   device=None, # Where the teacher runs; None: where its parameters are
-                  )->tuple:
-    "The inputs `xb` moved to the teacher's device, floating-point ones cast to the teacher's dtype"
-    device, dtype = device or _home(teacher), _dtype(teacher)
-    def move(x):
-        if not isinstance(x, Tensor): return x
-        if device is not None and x.device != device: x = x.to(device)
-        return x.to(dtype) if dtype is not None and x.is_floating_point() and x.dtype != dtype else x
-    return tuple(move(x) for x in xb)
-
-# %% ../nbs/02_core.ipynb #c015
-class TeacherRun:
-    "A teacher during one fit: frozen in eval mode, run once per training batch under no_grad; `restore` gives it back"
-    def __init__(self, teacher:nn.Module, # The teacher model
-                 device:torch.device, # Where the student trains
-                ):
-        self.teacher, self.fit_device, self.users, self.features, self._batch, self.output = teacher, device, [], None, None, None
-        self.modes, self.grad_flags, self.home = model_modes(teacher), [p.requires_grad for p in teacher.parameters()], _home(teacher)
-        self.moved = self.home is not None and self.home.type == 'cpu' and torch.device(device).type != 'cpu'
-        if self.moved: teacher.to(device)
-        self.device = torch.device(device) if self.moved or self.home is None else self.home
-        teacher.eval().requires_grad_(False)
-
-    def hook(self, names:list):
-        "Capture the outputs of the named teacher layers (detached) from now on"
-        if self.features is None: self.features = LayerOutputs(self.teacher, names, detach=True, role='teacher')
-        else:
-            self.features.names += [n for n in names if n not in self.features.names]
-            self.features.attach(self.teacher)
-
-    def __call__(self, xb:tuple):
-        "The teacher's output on the batch `xb`, on the student's device: computed once per batch, whoever asks"
-        if self._batch is xb: return self.output
-        if self.features is not None: self.features.clear()
-        with torch.no_grad(): out = self.teacher(*teacher_inputs(self.teacher, xb, self.device))
-        pred = first_tensor(out.get('logits') if isinstance(out, Mapping) else out)  # a features-only teacher may return anything
-        if pred is not None and pred.is_floating_point() and not torch.isfinite(pred).all():
-            raise FloatingPointError("the teacher produced NaN or inf outputs on a training batch: check that its "
-                "trained weights are loaded, that it gets the inputs normalised as in its own training, and, under "
-                "fp16, try `to_bf16()` to avoid overflow")
-        self.output, self._batch = (out if self.device == torch.device(self.fit_device) else to_device(out, self.fit_device)), xb
-        return self.output
-
-    def forget(self):
-        "Drop the batch's output and captured features"
-        self._batch = self.output = None
-        if self.features is not None: self.features.clear()
-
-    def restore(self)->list:
-        "Remove the hooks; give the teacher its modes, `requires_grad` flags and device back. Returns the errors met"
-        steps = [lambda: self.features is not None and self.features.remove(), lambda: set_modes(self.teacher, self.modes),
-                 lambda: [p.requires_grad_(f) for p, f in zip(self.teacher.parameters(), self.grad_flags)],
-                 lambda: self.moved and self.teacher.to(self.home)]
-        return _run_all(steps)
-
-def _run_all(steps:list)->list:
-    "Run every step even when one fails; return the exceptions raised"
-    errors = []
-    for step in steps:
-        try: step()
-        except BaseException as e: errors.append(e)
-    return errors
-
-# %% ../nbs/02_core.ipynb #c019
-def _take(o, keep:Tensor):
-    "The items `keep` of `o` (a tensor, or a tuple of them)"
-    if isinstance(o, Tensor): return o[keep] if o.dim() and len(o) == len(keep) else o
-    return type(o)(_take(t, keep) for t in o) if isinstance(o, (tuple, list)) else o
-
-def _ignore_index(loss_func)->int|None:
-    "The target value `loss_func` ignores (fastai's `CrossEntropyLossFlat` wraps it in `func`), or None"
-    return getattr(loss_func, 'ignore_index', getattr(getattr(loss_func, 'func', None), 'ignore_index', None))
-
-class LabelledLoss:
-    "The Learner's loss function on the labelled items of a batch only; items whose target is `UNLABELLED` or NaN are left out"
-    def __init__(self, loss_func): self.loss_func = loss_func  # The Learner's loss function
-
-    def __call__(self, pred, *yb, **kwargs):
-        y = yb[0] if yb else None
-        missing = y.isnan() if y is not None and y.is_floating_point() else (y == UNLABELLED) if y is not None else None
-        if missing is None or not missing.any(): return self.loss_func(pred, *yb, **kwargs)
-        per_item = missing.reshape(len(y), -1)
-        keep = ~per_item.all(1)
-        self._check_partial(y, per_item & keep[:, None])
-        if getattr(self, 'reduction', kwargs.get('reduction')) == 'none':  # MixUp's per-item losses: zeros where unlabelled
-            filled = torch.where(missing, torch.zeros_like(y), y)
-            out = self.loss_func(pred, filled, *yb[1:], **kwargs)
-            return out * keep.to(out.dtype) if out.shape == keep.shape else out
-        if not keep.any(): return output_tensor(pred).float().sum() * 0.
-        return self.loss_func(_take(pred, keep), *[_take(t, keep) for t in yb], **kwargs)
-
-    def _check_partial(self, y:Tensor, partial:Tensor):
-        "Items labelled in part: fine for integer masks when the loss ignores `UNLABELLED` pixels, an error otherwise"
-        if not partial.any(): return
-        if y.is_floating_point():
-            raise ValueError("a float target is NaN in part of an item: fastkd leaves out whole items only. Mark an "
-                             "unlabelled item with NaN in every position of its target, or give its full target")
-        if _ignore_index(self.loss_func) != UNLABELLED:
-            raise ValueError(f"some targets are UNLABELLED ({UNLABELLED}) in part of an item (void pixels), but the loss "
-                             f"function {type(self.loss_func).__name__} does not ignore them: use one with "
-                             f"ignore_index={UNLABELLED}, such as fastai's CrossEntropyLossFlat(axis=1)")
-
-    @property
-    def reduction(self): return self.loss_func.reduction  # AttributeError when the wrapped loss has none, as for it
-    @reduction.setter
-    def reduction(self, value): self.loss_func.reduction = value
-    def __getattr__(self, name):
-        if name == 'loss_func': raise AttributeError(name)  # while unpickling
-        return getattr(self.loss_func, name)
-    def __repr__(self): return f"LabelledLoss({self.loss_func!r})"
-
-# %% ../nbs/02_core.ipynb #c022
-def _mixed_task_loss(mix:MixHandler, loss_func, pred, yb:tuple)->Tensor:
-    "MixUp/CutMix's task loss on a batch with unlabelled items: each label present weighs by its share of the mix"
-    with NoneReduce(loss_func) as lf: loss1, loss = lf(pred, *mix.yb1), lf(pred, *yb)
-    w1, w = (1 - mix.lam) * labelled_items(mix.yb1[0]), mix.lam * labelled_items(yb[0])
-    total = (w1 + w).sum()
-    return (w1 * loss1 + w * loss).sum() / total if total > 0 else output_tensor(pred).float().sum() * 0.
 
 # %% ../nbs/02_core.ipynb #c024
 def unwrap(model:nn.Module, # The Learner's model, maybe wrapped by `distrib_ctx`
@@ -230,15 +80,10 @@ def _fit_device(learn):
 
 def _distributed()->bool: return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
-def mixing_callback(learn:Learner, # The Learner during its fit
-                   )->MixHandler|None:
-    "The MixUp/CutMix callback mixing targets through the loss function, if any"
-    return next((cb for cb in learn.cbs if isinstance(cb, MixHandler) and getattr(cb, 'stack_y', False)), None)
-
-def _unlabelled_mix(learn:Learner)->MixHandler|None:
-    "The MixUp/CutMix callback when this batch mixes in unlabelled items (its own mixed loss cannot take them), else None"
-    mix = mixing_callback(learn)
-    return None if mix is None or (labelled_items(learn.yb[0]).all() and labelled_items(mix.yb1[0]).all()) else mix
+def _channels_last(model:nn.Module)->bool:
+    "Whether `model`'s first 4D weight is stored channels-last (fastai's `to_channelslast()`)"
+    w = next((p for p in model.parameters() if p.dim() == 4), None)
+    return w is not None and not w.is_contiguous() and w.is_contiguous(memory_format=torch.channels_last)
 
 # %% ../nbs/02_core.ipynb #c025
 class _FitState:
@@ -246,17 +91,20 @@ class _FitState:
     def __init__(self, learn:Learner):
         self.learn, self.callbacks, self.runs, self._batch, self.total = learn, [], {}, None, None
         self.loss_func = self.wrapper = None  # the Learner's own loss function and fastkd's wrapper of it
+        self.exits, self.epoch_ended = [], None  # `on_fit_exit` functions (run last-in first-out when the fit ends); the last epoch checked
 
-    def teacher_run(self, teacher:nn.Module, device)->TeacherRun:
-        "The run of `teacher` in this fit, created (and the teacher frozen) the first time a callback asks"
-        if id(teacher) not in self.runs: self.runs[id(teacher)] = TeacherRun(teacher, device)
-        return self.runs[id(teacher)]
+    def teacher_run(self, teacher:nn.Module, device, compile:bool=False)->TeacherRun:
+        "The run of `teacher` in this fit, created (and the teacher frozen) the first time a callback asks; compiled if any asks"
+        if id(teacher) not in self.runs: self.runs[id(teacher)] = TeacherRun(teacher, device, channels_last=_channels_last(unwrap(self.learn.model)))
+        run = self.runs[id(teacher)]
+        run.compile = run.compile or compile
+        return run
 
-    def wrap_loss(self):
-        "Put `LabelledLoss` around the Learner's loss function for the fit"
+    def wrap_loss(self, pred, yb:tuple):
+        "Put `LabelledLoss` around the Learner's loss function for the fit, weighing items where the sample batch `pred, yb` shows it can"
         if self.loss_func is None:
             self.loss_func = self.learn.loss_func
-            self.wrapper = self.learn.loss_func = LabelledLoss(self.loss_func)
+            self.wrapper = self.learn.loss_func = LabelledLoss(self.loss_func, masked=weighs_items(self.loss_func, pred, yb))
 
     def swap_loss(self, old, new):
         "Replace the loss function `old` by `new` wherever the Learner holds it (MixUp/CutMix keep it as `old_lf`)"
@@ -273,8 +121,8 @@ class _FitState:
         "The batch's loss so far: at the first call in a batch, the task loss times the product of the task weights plus other callbacks' additions"
         learn = self.learn
         if self._batch is learn.xb: return self.total
-        task, mix = learn.loss, _unlabelled_mix(learn)
-        if mix is not None: task = _mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)
+        task, mix = learn.loss, mixing_callback(learn)
+        if mix is not None: task = mixed_task_loss(mix, mix.old_lf, learn.pred, learn.yb)  # fastai's mix cannot leave items out
         others = learn.loss_grad - learn.loss  # e.g. RNNRegularizer's AR/TAR terms: full weight
         weight = math.prod(cb.task_weight for cb in self.callbacks)
         self._batch, self.total = learn.xb, weight * task + others
@@ -284,12 +132,19 @@ class _FitState:
         self._batch = self.total = None
         for run in self.runs.values(): run.forget()
 
+    def end_epoch(self):
+        "At the end of a training epoch, once: wait for the device-side checks of the epoch (teachers' outputs, targets)"
+        if self.epoch_ended == self.learn.epoch: return
+        self.epoch_ended = self.learn.epoch
+        for run in self.runs.values(): run.end_epoch()
+        if self.wrapper is not None: self.wrapper.end_epoch()
+
     def release(self)->list:
         "Undo what every callback registered, then give the teachers back (last, whatever failed before). Returns the errors"
         errors = []
         try:
             for cb in reversed(self.callbacks[:]): errors += cb._release(self)
-            errors += _run_all([self.unwrap_loss])
+            errors += run_all([self.unwrap_loss, *reversed(self.exits)])
         finally:
             for run in self.runs.values(): errors += run.restore()
             self.runs, self.total = {}, None
@@ -385,6 +240,7 @@ class DistillationCallback(Callback):
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner` (a list of them for an ensemble, where the subclass allows it)
                  student_layers:list=(), # Dotted names of student layers whose outputs the term uses
                  teacher_layers:list=(), # Dotted names of the teacher layers paired with them
+                 compile_teacher:bool=False, # Run the teacher compiled (`torch.compile`), in the student's memory format
                 ):
         teachers = list(teacher) if isinstance(teacher, (list, tuple)) else [] if teacher is None and not self.needs_teacher else [teacher]
         if not teachers and self.needs_teacher: raise ValueError("teacher is an empty list: give at least one trained teacher")
@@ -392,6 +248,8 @@ class DistillationCallback(Callback):
         self.teachers = [as_module(t, 'teacher') for t in teachers]
         self.student_layers = check_layer_names(student_layers, 'student_layers')
         self.teacher_layers = check_layer_names(teacher_layers, 'teacher_layers')
+        if compile_teacher not in (True, False): raise TypeError(f"compile_teacher must be True or False, got {compile_teacher!r}")
+        self.compile_teacher = compile_teacher
         if self.teachers and len(self.student_layers) != len(self.teacher_layers):
             raise ValueError(f"{len(self.student_layers)} student layers but {len(self.teacher_layers)} teacher layers: "
                              "give one teacher layer per student layer (`pair_layers(student, teacher, x)` suggests pairs)")
@@ -462,6 +320,14 @@ def _fit_state(learn)->_FitState|None:
     "What fastkd holds on `learn` while its `fit` runs (None outside a fit)"
     return getattr(learn, '_fastkd_fit', None) if learn is not None else None
 
+def on_fit_exit(learn:Learner, # The Learner whose fit is running
+                fn, # Called without arguments when that fit ends, however it ends
+               ):
+    "Run `fn()` when `learn`'s current fit ends, on every way out, after fastkd's callbacks are released and before the teachers are given back"
+    state = _fit_state(learn)
+    if state is None: raise RuntimeError("on_fit_exit works during a fit only: call it from a callback's `before_fit`")
+    state.exits.append(fn)
+
 def _params(modules:list)->list: return [p for m in modules for p in m.parameters()]
 
 def _set_param_lists(opt, lists:list):
@@ -484,7 +350,7 @@ def before_fit(self:DistillationCallback):
     s_out, s_feats = _preflight(student.to(device), xb, self.student_layers, 'student')
     t_runs = [_preflight(t, teacher_inputs(t, xb), self.teacher_layers if i == 0 else [], 'teacher') for i, t in enumerate(self.teachers)]
     self.prepare(s_out, [to_device(o, device) for o, _ in t_runs], s_feats, to_device(t_runs[0][1], device) if t_runs else [])
-    self._register(state, device)
+    self._register(state, device, output_tensor(s_out, 'student'))
 
 @patch
 def _check_data(self:DistillationCallback):
@@ -496,18 +362,20 @@ def _check_data(self:DistillationCallback):
         if diff: raise ValueError(f"the teacher Learner's data do not match the student's: {diff}. Distillation compares "
                                   "outputs entry by entry, so both must use the same vocab in the same order")
         t_stats, s_stats = info['norm'], norm_stats(s_dls)
-        if t_stats and s_stats and not all(np.allclose(a, b, rtol=1e-3) for a, b in zip(t_stats, s_stats)):
-            warnings.warn(f"the teacher Learner's inputs were normalised with mean/std {t_stats}, the student's with "
-                          f"{s_stats}: the teacher will see inputs unlike those it was trained on. Normalise the "
-                          "student's data with the teacher's statistics (or check that this is intended)")
+        if t_stats is None and s_stats is None: continue
+        if t_stats is None or s_stats is None or not all(np.allclose(a, b, rtol=1e-3) for a, b in zip(t_stats, s_stats)):
+            said = lambda s: 'with no normalisation' if s is None else f"normalised with mean/std {tuple(tuple(round(v, 4) for v in x) for x in s)}"
+            warnings.warn(f"the teacher Learner's inputs were {said(t_stats)}, the student's are {said(s_stats)}: the "
+                          "teacher will see inputs unlike those it was trained on. Give the student's DataLoaders the "
+                          "teacher's `Normalize` (or check that this is intended)")
 
 # %% ../nbs/02_core.ipynb #c035
 @patch
-def _register(self:DistillationCallback, state:_FitState, device):
-    "Freeze the teachers, hook the layers, add the Recorder column and the extra modules; `_release` undoes it"
+def _register(self:DistillationCallback, state:_FitState, device, sample_pred:Tensor):
+    "Freeze the teachers, hook the layers, add the Recorder column and the extra modules, wrap the loss; `_release` undoes it"
     learn = self.learn
     state.callbacks.append(self)  # first: whatever fails below, the fit's release undoes what was done
-    self.fit_state, self.teacher_runs = state, [state.teacher_run(t, device) for t in self.teachers]
+    self.fit_state, self.teacher_runs = state, [state.teacher_run(t, device, self.compile_teacher) for t in self.teachers]
     for run in self.teacher_runs: run.users.append(self)
     if self.teacher_layers: self.teacher_runs[0].hook(self.teacher_layers)
     if self.student_layers: self.student_outputs = LayerOutputs(unwrap(learn.model), self.student_layers, detach=False, role='student')
@@ -518,7 +386,7 @@ def _register(self:DistillationCallback, state:_FitState, device):
     self._attach_extra(learn.opt)
     if _distributed():  # every process starts from rank 0's extra modules, as DDP does for the student
         for p in _params(self.extra_modules()): dist.broadcast(p.data, src=0)
-    state.wrap_loss()
+    state.wrap_loss(sample_pred, self.sample_targets)
 
 @patch
 def _attach_extra(self:DistillationCallback, opt):
@@ -546,7 +414,7 @@ def _release(self:DistillationCallback, state:_FitState)->list:
     learn = state.learn  # `self.learn` is None once fastai removed callbacks passed to `fit`
     def restore_snapshot():
         for m, sd in zip(self.extra_modules(), self._snapshot or []): m.load_state_dict(sd)
-    errors = _run_all([lambda: self.student_outputs is not None and self.student_outputs.remove(),
+    errors = run_all([lambda: self.student_outputs is not None and self.student_outputs.remove(),
                        lambda: setattr(learn, 'metrics', [m for m in learn.metrics if m is not self.term_log]),
                        lambda: self._detach_extra(learn.opt), restore_snapshot])
     for run in self.teacher_runs or []:
@@ -577,7 +445,8 @@ def after_pred(self:DistillationCallback):
 @patch
 def teacher_outputs(self:DistillationCallback)->list:
     "Each teacher's output on this batch, on the student's device"
-    return [run(self.learn.xb) for run in self.teacher_runs]
+    batch = (self.learn.epoch, self.learn.iter) if self.learn.training else None
+    return [run(self.learn.xb, batch) for run in self.teacher_runs]
 
 @patch(as_prop=True)
 def teacher_logits(self:DistillationCallback)->Tensor:
@@ -595,13 +464,13 @@ def student_features(self:DistillationCallback)->list:
 def teacher_features(self:DistillationCallback)->list:
     "Outputs of `teacher_layers` on this batch, detached"
     self.teacher_outputs()
-    return self.teacher_runs[0].features.get(self.teacher_layers)
+    return self.teacher_runs[0].features(self.teacher_layers)
 
 @patch
 def task_loss(self:DistillationCallback, pred)->Tensor:
     "The Learner's task loss on `pred` for this batch, as the base takes it for the student's output: unlabelled items out, MixUp's mix kept"
-    learn, mix = self.learn, _unlabelled_mix(self.learn)
-    return learn.loss_func(pred, *learn.yb) if mix is None else _mixed_task_loss(mix, mix.old_lf, pred, learn.yb)
+    learn, mix = self.learn, mixing_callback(self.learn)
+    return learn.loss_func(pred, *learn.yb) if mix is None else mixed_task_loss(mix, mix.old_lf, pred, learn.yb)
 
 @patch
 def after_loss(self:DistillationCallback):
@@ -619,6 +488,11 @@ def after_backward(self:DistillationCallback):
     if self.fit_state is None or not _distributed(): return
     for p in _params(self.extra_modules()):
         if p.grad is not None: dist.all_reduce(p.grad); p.grad /= dist.get_world_size()
+
+@patch
+def after_train(self:DistillationCallback):
+    "At the end of the training epoch, read the device-side checks of its batches (a teacher's NaN, targets labelled in part)"
+    if self.fit_state is not None: self.fit_state.end_epoch()
 
 @patch
 def after_batch(self:DistillationCallback):

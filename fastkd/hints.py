@@ -8,7 +8,7 @@ Docs: https://fastkd.github.io/fastkd/hints.html.md"""
 from __future__ import annotations
 import torch, torch.nn.functional as F
 from torch import nn, Tensor
-from .losses import hint_loss
+from .losses import hint_loss, linear_hint_loss
 from .core import DistillationCallback, check_number
 from .features import ADAPTERS, check_feature_options, check_feature_pair, make_adapter, place_like, resize_like
 
@@ -26,11 +26,12 @@ class FeatureHintCallback(DistillationCallback):
                  adapter:str|None='auto', # 'auto' (1x1 conv, or linear for tokens, where channels differ), 'conv', 'conv-bn', or None
                  resize:str|None=None, # None: spatial sizes must match; 'interpolate': resize student maps bilinearly
                  hint_only_pct:float=0., # Fraction of training, from the start, trained without the task loss (FitNets stage 1)
+                 compile_teacher:bool=False, # Run the teacher compiled (`torch.compile`), in the student's memory format
                 ):
         check_feature_options(weight, resize, student_layers)
         if adapter not in ADAPTERS: raise ValueError(f"adapter must be 'auto', 'conv', 'conv-bn' or None, got {adapter!r}")
         check_number(hint_only_pct, 'hint_only_pct', 0, 1, open_high=True, hint='the fraction of training without the task loss')
-        super().__init__(teacher, student_layers, teacher_layers)
+        super().__init__(teacher, student_layers, teacher_layers, compile_teacher)
         self.weight, self.adapter, self.resize, self.hint_only_pct = weight, adapter, resize, hint_only_pct
         self.adapters, self._adapter_shapes = None, None
 
@@ -48,5 +49,13 @@ class FeatureHintCallback(DistillationCallback):
     def task_weight(self)->float: return 0. if self.learn.pct_train < self.hint_only_pct else 1.
 
     def distill_term(self)->Tensor:
-        losses = [hint_loss(resize_like(a(s), t), t) for a, s, t in zip(self.adapters, self.student_features, self.teacher_features)]
-        return torch.stack(losses).mean()
+        return torch.stack([_hint(a, s, t) for a, s, t in zip(self.adapters, self.student_features, self.teacher_features)]).mean()
+
+def _hint(adapter:nn.Module, s:Tensor, t:Tensor)->Tensor:
+    "One pair's hint: fused through a linear adapter (1x1 conv, linear) when no resize is needed, else adapter then MSE"
+    same_positions = s.dim() != 4 or s.shape[-2:] == t.shape[-2:]
+    if isinstance(adapter, nn.Identity) and same_positions: return hint_loss(s, t)
+    if same_positions and (isinstance(adapter, nn.Linear) or (isinstance(adapter, nn.Conv2d) and adapter.kernel_size == (1, 1)
+                           and adapter.stride == (1, 1) and adapter.padding == (0, 0) and adapter.groups == 1)):
+        return linear_hint_loss(s, adapter.weight, adapter.bias, t)
+    return hint_loss(resize_like(adapter(s), t), t)

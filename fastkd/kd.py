@@ -13,7 +13,9 @@ from torch import nn, Tensor
 from fastai.losses import BaseLoss
 from .losses import UNLABELLED, labelled_items, kd_loss, binary_kd_loss, dkd_loss, dist_loss, standardize_logits, cwd_loss, regression_kd_loss
 from .hooks import output_tensor, eval_mode
-from .core import DistillationCallback, LabelledLoss, check_number, teacher_inputs, mixing_callback, n_inputs
+from .core import DistillationCallback, check_number, n_inputs
+from .teacher import teacher_inputs
+from .labelled import LabelledLoss, mixing_callback
 from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing, items_batch, data_fingerprint, module_fingerprint
 
 # %% auto #0
@@ -93,11 +95,11 @@ def ensemble_logits(outputs:list, # Each teacher's output, same shape
                     kind:str='classification', # From `output_kind`
                     T:float=4.0, # Temperature at which probabilities are averaged
                     class_dim:int=-1, # Dimension of the classes
-                    weights:list|None=None, # One weight per teacher (normalised to sum 1); None: equal weights
+                    weights:list|Tensor|None=None, # One weight per teacher (normalised to sum 1); None: equal weights
                    )->Tensor:
     "The teachers' outputs averaged in probability space, as logits whose softmax (sigmoid) at `T` is that average"
     if len(outputs) == 1: return outputs[0]
-    w = torch.tensor(weights if weights is not None else [1.] * len(outputs), dtype=torch.float32, device=outputs[0].device)
+    w = torch.as_tensor(weights if weights is not None else [1.] * len(outputs), dtype=torch.float32).to(outputs[0].device, non_blocking=True)
     w = (w / w.sum()).view(-1, *[1] * outputs[0].dim())
     stacked = torch.stack([o.float() for o in outputs])
     if kind == 'regression': return (w * stacked).sum(0)
@@ -116,11 +118,10 @@ def _dominant_target(learn, y:Tensor)->Tensor:
     return torch.where(lam >= 0.5, y, mix.yb1[0])
 
 def _kd_dkd(s:Tensor, t:Tensor, y:Tensor, T:float, alpha:float, beta:float)->Tensor:
-    "DKD on items with a class, plain KD on the others, averaged over all items"
+    "DKD on items with a class, plain KD on the others, averaged over all items (no host read: every item is computed both ways)"
     labelled = labelled_items(y)
-    per_item = kd_loss(s, t, T, reduction='none')
-    if labelled.any(): per_item = per_item.masked_scatter(labelled, dkd_loss(s[labelled], t[labelled], y[labelled], alpha, beta, T, reduction='none'))
-    return per_item.mean()
+    dkd = dkd_loss(s, t, torch.where(labelled, y, 0), alpha, beta, T, reduction='none', check=False)
+    return torch.where(labelled, dkd, kd_loss(s, t, T, reduction='none')).mean()
 
 # %% ../nbs/03_kd.ipynb #c005
 class KnowledgeDistillationCallback(DistillationCallback):
@@ -141,8 +142,9 @@ class KnowledgeDistillationCallback(DistillationCallback):
                  dist_beta:float=1.0, # DIST: weight of the inter-class relation
                  dist_gamma:float=1.0, # DIST: weight of the intra-class relation
                  weight:float|None=None, # fasterai's name for `alpha`: give one or the other
+                 compile_teacher:bool=False, # Run the teachers compiled (`torch.compile`), in the student's memory format
                 ):
-        super().__init__(teacher)
+        super().__init__(teacher, compile_teacher=compile_teacher)
         if alpha is not None and weight is not None:
             raise ValueError(f"alpha={alpha} and weight={weight} both given: they are the same setting (fasterai calls it weight), give one")
         alpha = 0.5 if alpha is None and weight is None else alpha if alpha is not None else weight

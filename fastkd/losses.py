@@ -7,11 +7,12 @@ Docs: https://fastkd.github.io/fastkd/losses.html.md"""
 # %% ../nbs/00_losses.ipynb #c001
 from __future__ import annotations
 import torch, torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['UNLABELLED', 'labelled_items', 'kd_loss', 'hint_loss', 'attention_map', 'at_loss', 'binary_kd_loss', 'dkd_loss',
-           'dist_loss', 'standardize_logits', 'cwd_loss', 'regression_kd_loss']
+__all__ = ['UNLABELLED', 'labelled_items', 'kd_loss', 'hint_loss', 'linear_hint_loss', 'attention_map', 'at_loss',
+           'binary_kd_loss', 'dkd_loss', 'dist_loss', 'standardize_logits', 'cwd_loss', 'regression_kd_loss']
 
 # %% ../nbs/00_losses.ipynb #u002
 UNLABELLED = -100  # integer target of an item (or pixel) without a label: PyTorch's `ignore_index`
@@ -46,6 +47,47 @@ def hint_loss(student_features:Tensor, # Student feature map, already mapped to 
                          f"and teacher {tuple(teacher_features.shape)}")
     return F.mse_loss(student_features.float(), teacher_features.detach().float())
 
+# %% ../nbs/00_losses.ipynb #c017b
+def _as_channels(x:Tensor)->Tensor:
+    "A feature tensor as (batch, channels, positions): maps (B, C, H, W), tokens (B, N, C) and vectors (B, C), as views"
+    return x.flatten(2) if x.dim() == 4 else x.transpose(1, 2) if x.dim() == 3 else x[:, :, None]
+
+class _LinearHint(torch.autograd.Function):
+    "MSE(W x + b, t) for x (B, C, P), W (O, C), b (O,), t (B, O, P), backpropagated from the residual it keeps"
+    @staticmethod
+    def forward(ctx, x, weight, bias, t):
+        residual = torch.baddbmm(t, weight.expand(len(x), *weight.shape).contiguous(), x, beta=-1)
+        if bias is not None: residual += bias[:, None]
+        ctx.save_for_backward(x, weight, residual)
+        ctx.has_bias, flat = bias is not None, residual.view(-1)
+        return flat.dot(flat) / flat.numel()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, weight, residual = ctx.saved_tensors
+        scale = grad * (2 / residual.numel())
+        grad_x = torch.bmm(weight.t().expand(len(x), *weight.t().shape).contiguous(), residual).mul_(scale)
+        grad_weight = torch.bmm(residual, x.transpose(1, 2)).sum(0).mul_(scale)
+        grad_bias = residual.sum((0, 2)).mul_(scale) if ctx.has_bias else None
+        return grad_x, grad_weight, grad_bias, None
+
+def linear_hint_loss(student_features:Tensor, # Student features: maps (B, C, H, W), tokens (B, N, C) or vectors (B, C)
+                     weight:Tensor, # The regressor's weight, (teacher channels, student channels) (a 1x1 conv's may keep its two 1s)
+                     bias:Tensor|None, # The regressor's bias (teacher channels,), or None
+                     teacher_features:Tensor, # Teacher features with the teacher's channels, otherwise the student's shape; never receive gradient
+                    )->Tensor:
+    "FitNets hint through a linear regressor: `hint_loss(W s + b, t)`, fused, in fp32"
+    w = weight.reshape(weight.shape[0], -1)
+    s_shape, t_shape = tuple(student_features.shape), tuple(teacher_features.shape)
+    expected = s_shape[:1] + (w.shape[0],) + s_shape[2:] if len(s_shape) != 3 else s_shape[:2] + (w.shape[0],)
+    if w.shape[1] != (s_shape[1] if len(s_shape) != 3 else s_shape[2]) or t_shape != expected:
+        raise ValueError(f"linear_hint_loss: a regressor {tuple(weight.shape)} maps student features {s_shape} to {expected}, "
+                         f"but the teacher's are {t_shape}")
+    with torch.autocast(student_features.device.type, enabled=False):
+        return _LinearHint.apply(_as_channels(student_features.float()), w.float(), None if bias is None else bias.float(),
+                                 _as_channels(teacher_features.detach().float()))
+
 # %% ../nbs/00_losses.ipynb #c019
 def attention_map(features:Tensor, # A 4D feature map (batch, channels, height, width)
                   p:float=2, # Exponent applied to absolute activations before averaging channels
@@ -54,7 +96,9 @@ def attention_map(features:Tensor, # A 4D feature map (batch, channels, height, 
     if features.dim() != 4:
         raise ValueError(f"attention_map needs 4D (batch, channels, height, width) features, got shape "
                          f"{tuple(features.shape)}; for token outputs (e.g. ViT) reshape them to a grid first")
-    return F.normalize(features.float().abs().pow(p).mean(1).flatten(1), dim=1)
+    f = features.float()
+    powered = f * f if p == 2 else f.abs().pow(p)  # the same for p=2, in fewer passes over the map (forward and backward)
+    return F.normalize(powered.mean(1).flatten(1), dim=1)
 
 # %% ../nbs/00_losses.ipynb #c020
 def at_loss(student_features:list, # Student feature maps, one per layer pair
@@ -67,7 +111,8 @@ def at_loss(student_features:list, # Student feature maps, one per layer pair
     def pair(s, t):
         if s.shape[-2:] != t.shape[-2:]:
             raise ValueError(f"attention maps need equal spatial sizes, got student {tuple(s.shape)} and teacher {tuple(t.shape)}")
-        return (attention_map(s, p) - attention_map(t.detach(), p)).pow(2).mean()
+        diff = attention_map(s, p) - attention_map(t.detach(), p)
+        return (diff * diff).mean()
     return torch.stack([pair(s, t) for s, t in zip(student_features, teacher_features)]).mean()
 
 # %% ../nbs/00_losses.ipynb #l111
@@ -84,22 +129,22 @@ def binary_kd_loss(student_logits:Tensor, # Student's raw logits (batch, labels)
     return per_label.mean() if reduction == 'mean' else per_label.flatten(1).mean(1)
 
 # %% ../nbs/00_losses.ipynb #l121
-def _target_mask(target:Tensor, logits:Tensor)->Tensor:
-    "One-hot boolean mask of each item's target class, refusing items DKD cannot take"
-    n_unlabelled = int((target == UNLABELLED).sum())
+def _target_mask(target:Tensor, logits:Tensor, check:bool=True)->Tensor:
+    "One-hot boolean mask of each item's target class; `check` refuses `UNLABELLED` items (a host read)"
+    if target.shape != logits.shape[:1]:
+        raise ValueError(f"dkd_loss needs one class index per item, shape ({len(logits)},), "
+                         f"got targets of shape {tuple(target.shape)}")
+    n_unlabelled = int((target == UNLABELLED).sum()) if check else 0
     if n_unlabelled:
         raise ValueError(f"dkd_loss got {n_unlabelled} item(s) whose target is UNLABELLED ({UNLABELLED}): DKD needs "
                          "each item's class. Keep the labelled items (`labelled_items(target)`) and distil the others "
                          "with `kd_loss`")
-    if target.shape != logits.shape[:1]:
-        raise ValueError(f"dkd_loss needs one class index per item, shape ({len(logits)},), "
-                         f"got targets of shape {tuple(target.shape)}")
-    return F.one_hot(target, logits.shape[-1]).bool()
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, target[:, None], True)
 
 def _target_vs_rest(logits:Tensor, is_target:Tensor)->Tensor:
     "Log-probabilities of the target class and of all other classes together, per item: (batch, 2)"
     log_p = F.log_softmax(logits, dim=-1)
-    return torch.stack([log_p[is_target], log_p.masked_fill(is_target, float('-inf')).logsumexp(-1)], dim=-1)
+    return torch.stack([torch.where(is_target, log_p, 0.).sum(-1), log_p.masked_fill(is_target, float('-inf')).logsumexp(-1)], dim=-1)
 
 # %% ../nbs/00_losses.ipynb #l123
 def dkd_loss(student_logits:Tensor, # Student's raw logits (batch, classes)
@@ -109,9 +154,10 @@ def dkd_loss(student_logits:Tensor, # Student's raw logits (batch, classes)
              beta:float=8.0, # Weight of NCKD, the term among the non-target classes
              T:float=4.0, # Temperature that softens both distributions
              reduction:str='mean', # 'mean' over items, or 'none' for one value per item
+             check:bool=True, # Refuse `UNLABELLED` targets (this reads them on the host); False when they are known to be classes
             )->Tensor:
     "Decoupled KD: `(alpha * TCKD + beta * NCKD) * T**2`, in fp32"
-    is_target = _target_mask(target, student_logits)
+    is_target = _target_mask(target, student_logits, check)
     s, t = student_logits.float() / T, teacher_logits.detach().float() / T
     tckd = kd_loss(_target_vs_rest(s, is_target), _target_vs_rest(t, is_target), T=1, reduction='none')
     hidden = torch.finfo(torch.float32).min

@@ -12,7 +12,8 @@ from fastcore.basics import patch
 from fastai.learner import Learner
 from .losses import UNLABELLED, kd_loss, hint_loss
 from .hooks import LayerOutputs, as_module, eval_mode, find_module, output_tensor
-from .core import DistillationCallback, check_number, check_layer_names, check_separate, unwrap
+from .core import DistillationCallback, check_number, check_layer_names, unwrap
+from .teacher import check_separate
 from .features import check_feature_pair, make_adapter, place_like, resize_like
 from .kd import KnowledgeDistillationCallback, output_kind
 

@@ -6,7 +6,8 @@ Docs: https://fastkd.github.io/fastkd/testing.html.md"""
 
 # %% ../nbs/12_testing.ipynb #c001
 from __future__ import annotations
-import copy, torch
+import collections, copy, torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch import nn
 from fastcore.basics import noop
 from fastai.learner import defaults
@@ -15,7 +16,7 @@ from fastai.callback.progress import ProgressCallback
 
 # %% auto #0
 __all__ = ['simple_cnn', 'tiny_cnn', 'mlp', 'frozen_copy', 'layer_outputs', 'no_forward_hooks', 'TeacherState', 'FirstBatch',
-           'TeacherForwards', 'quiet_fits']
+           'TeacherForwards', 'quiet_fits', 'HostReads']
 
 # %% ../nbs/12_testing.ipynb #c004
 def simple_cnn(width:int=32, # Channels of the first conv; each later conv doubles them
@@ -125,3 +126,53 @@ class _Quiet(Callback):
 def quiet_fits():
     "Make every `Learner` created from now on fit without progress bars or printed tables (for notebooks whose fits are tests)"
     defaults.callbacks = [cb for cb in defaults.callbacks if cb is not ProgressCallback and cb is not _Quiet] + [_Quiet]
+
+# %% ../nbs/12_testing.ipynb #c013
+_HOST_READS = {'_local_scalar_dense', 'is_nonzero', 'item', 'nonzero', 'argwhere', 'masked_select', 'equal', 'allclose',
+               '_unique2', 'unique_dim', 'unique_consecutive', 'bincount', 'histc', 'repeat_interleave'}
+
+def _bool_index(func, args)->bool:
+    "Indexing with a boolean mask, whose result's size depends on the mask's values"
+    if func.overloadpacket.__name__ not in ('index', 'index_put', 'index_put_', '_index_put_impl_') or len(args) < 2: return False
+    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or []))
+
+def _to_host(func, args, out)->bool:
+    "A copy from an accelerator to the CPU"
+    if func.overloadpacket.__name__ not in ('_to_copy', 'copy_', 'to'): return False
+    src = args[1] if func.overloadpacket.__name__ == 'copy_' else args[0]
+    return isinstance(src, torch.Tensor) and src.device.type != 'cpu' and isinstance(out, torch.Tensor) and out.device.type == 'cpu'
+
+class _HostReadCounter(TorchDispatchMode):
+    "Counts the aten ops that read a tensor's value on the host"
+    def __init__(self): super().__init__(); self.ops = collections.Counter()
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name in _HOST_READS or _bool_index(func, args) or _to_host(func, args, out): self.ops[name] += 1
+        return out
+
+class HostReads(Callback):
+    "Counts, per training batch, the ops that make the host read a tensor's value (`.item()`, `bool(t)`, `nonzero`, boolean indexing, copies to the CPU)"
+    order = -100  # first in `before_batch`; its partner stops counting last in `after_batch`
+    def before_fit(self):
+        self.per_batch, self.mode, self.stop = [], None, _StopCounting(self)
+        self.learn.add_cb(self.stop)
+    def before_batch(self):
+        if self.training: self.mode = _HostReadCounter().__enter__()
+    def end_batch(self):
+        if self.mode is None: return
+        self.mode.__exit__(None, None, None)
+        self.per_batch.append(dict(self.mode.ops))
+        self.mode = None
+    def after_fit(self):
+        self.end_batch()
+        self.learn.remove_cb(self.stop)
+    def counts(self, skip:int=2)->collections.Counter: # Batches left out at the start (one-off work of the first batches)
+        "The ops counted over the training batches after the first `skip`"
+        return sum((collections.Counter(b) for b in self.per_batch[skip:]), collections.Counter())
+
+class _StopCounting(Callback):
+    order = 100
+    def __init__(self, counter:HostReads): self.counter = counter
+    def after_batch(self): self.counter.end_batch()
+    def after_cancel_batch(self): self.counter.end_batch()
