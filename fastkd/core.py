@@ -24,7 +24,7 @@ from .teacher import check_separate, teacher_inputs, TeacherRun, run_all
 from .labelled import LabelledLoss, mixing_callback, mixed_task_loss, weighs_items
 
 # %% auto #0
-__all__ = ['check_number', 'check_layer_names', 'unwrap', 'TermLog', 'n_inputs', 'norm_stats', 'vocab_difference',
+__all__ = ['check_number', 'check_layer_names', 'unwrap', 'TermLog', 'sample_batch', 'n_inputs', 'norm_stats', 'vocab_difference',
            'DistillationCallback', 'on_fit_exit']
 
 # %% ../nbs/02_core.ipynb #c005
@@ -169,7 +169,9 @@ class TermLog(Metric):
     def name(self): return self._name
 
 # %% ../nbs/02_core.ipynb #c029
-def _sample_batch(dls, n:int=2)->tuple:
+def sample_batch(dls, # fastai `DataLoaders` (plain PyTorch loaders too)
+                 n:int=2, # Items to take
+                )->tuple:
     "Inputs and targets of `n` items from the validation set (training set if there is none), leaving every RNG as it was"
     dl = dls.valid if len(dls.loaders) > 1 and len(dls.valid) else dls.train
     rng = getattr(dl, 'rng', None)  # a plain PyTorch DataLoader has none
@@ -345,7 +347,7 @@ def before_fit(self:DistillationCallback):
     for n in self.student_layers: find_module(student, n)
     for n in self.teacher_layers: find_module(self.teacher, n)
     device = _fit_device(learn)
-    xb, yb = to_device(_sample_batch(learn.dls), device)
+    xb, yb = to_device(sample_batch(learn.dls), device)
     self.sample_targets = yb
     s_out, s_feats = _preflight(student.to(device), xb, self.student_layers, 'student')
     t_runs = [_preflight(t, teacher_inputs(t, xb), self.teacher_layers if i == 0 else [], 'teacher') for i, t in enumerate(self.teachers)]

@@ -44,9 +44,10 @@ class ArrayDataset:
                  vocab:list, # Class names; for regression the names of the targets
                  stats:tuple=(0., 1.), # Mean and std the images were normalised with
                  task:str='classification', # 'classification', 'segmentation', 'multilabel' or 'regression'
+                 split_idx:int|None=None, # 0 for training, 1 for validation: fastai's random transforms apply to training items only
                 ):
         _task(task)  # an unknown task fails here, not at the first batch
-        self.x, self.y, self.vocab, self.stats, self.task = x, y, list(vocab), stats, task
+        self.x, self.y, self.vocab, self.stats, self.task, self.split_idx = x, y, list(vocab), stats, task, split_idx
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return TensorImageBW(self.x[i]), _task(self.task).target_type(self.y[i])
     @property
@@ -56,7 +57,7 @@ class ArrayDataset:
     def new_empty(self):
         "A copy without items that holds no storage (a slice such as `x[:0]` would keep all of `x` in the pickle)"
         empty = lambda t: t.new_empty((0, *t.shape[1:]))
-        return ArrayDataset(empty(self.x), empty(self.y), self.vocab, self.stats, self.task)
+        return ArrayDataset(empty(self.x), empty(self.y), self.vocab, self.stats, self.task, self.split_idx)
 
 # %% ../nbs/10_data.ipynb #c006
 def _hide_labels(y:torch.Tensor, n_labelled:int|None, seed:int)->torch.Tensor:
@@ -92,8 +93,8 @@ def arrays_dls(x_train, # Training images (N, C, H, W) in [0, 1]
     targets = lambda y: y.to(_task(task).dtype)
     x_train, y_train = norm(x_train), _hide_labels(targets(y_train), n_labelled, seed)
     if labelled_only: x_train, y_train = _labelled_only(x_train, y_train)
-    train = ArrayDataset(x_train, y_train, vocab, (mean, std), task)
-    valid = ArrayDataset(norm(x_valid), targets(y_valid), vocab, (mean, std), task)
+    train = ArrayDataset(x_train, y_train, vocab, (mean, std), task, split_idx=0)
+    valid = ArrayDataset(norm(x_valid), targets(y_valid), vocab, (mean, std), task, split_idx=1)
     device = device or default_device()
     torch.manual_seed(seed)
     return DataLoaders(TfmdDL(train, bs=bs, shuffle=True, drop_last=True, device=device),

@@ -7,20 +7,23 @@ Docs: https://fastkd.github.io/fastkd/kd.html.md"""
 # %% ../nbs/03_kd.ipynb #c001
 from __future__ import annotations
 import warnings, torch, torch.nn.functional as F
+from pathlib import Path
 from fastcore.basics import patch
 from fastai.torch_core import to_device
 from torch import nn, Tensor
 from fastai.losses import BaseLoss
 from .losses import UNLABELLED, labelled_items, kd_loss, binary_kd_loss, dkd_loss, dist_loss, standardize_logits, cwd_loss, regression_kd_loss
 from .hooks import output_tensor, eval_mode
-from .core import DistillationCallback, check_number, n_inputs
+from .core import DistillationCallback, check_number, on_fit_exit, sample_batch
+from .teacher import TeacherRun
 from .teacher import teacher_inputs
+from fastai.callback.mixup import MixHandler
 from .labelled import LabelledLoss, mixing_callback
-from .cache import TeacherCache, batch_indices, check_cacheable, fill_missing, items_batch, data_fingerprint, module_fingerprint
+from .cache import SoftLabelStore, open_soft_labels, input_fingerprint
 
 # %% auto #0
 __all__ = ['KINDS', 'LOSSES', 'output_kind', 'check_outputs', 'default_temperature', 'resize_logits', 'ensemble_logits',
-           'KnowledgeDistillationCallback']
+           'KnowledgeDistillationCallback', 'record_teacher']
 
 # %% ../nbs/03_kd.ipynb #k011
 KINDS = ('classification', 'multilabel', 'regression')
@@ -126,6 +129,7 @@ def _kd_dkd(s:Tensor, t:Tensor, y:Tensor, T:float, alpha:float, beta:float)->Ten
 # %% ../nbs/03_kd.ipynb #c005
 class KnowledgeDistillationCallback(DistillationCallback):
     "Train on `(1-alpha)*task_loss + alpha*term(student, teachers)`; the teachers run frozen under no_grad"
+    _stateattrs = DistillationCallback._stateattrs + ('soft_labels', '_store_dl')  # not pickled: they exist during a fit
     _NAMES = {'kd': 'kd_loss', 'dkd': 'dkd_loss', 'dist': 'dist_loss', 'cwd': 'cwd_loss', 'l1': 'kd_loss'}
     def __init__(self, teacher, # Trained teacher: an `nn.Module` or a fastai `Learner`, or a list of them (an ensemble)
                  T:float|None=None, # Temperature softening both distributions (> 0); None: `default_temperature`, 4 for (batch, classes) outputs, 1 for KD per pixel or label
@@ -134,7 +138,7 @@ class KnowledgeDistillationCallback(DistillationCallback):
                  standardize:bool=False, # Logit standardisation: z-score each model's logits first (with 'kd' and 'dkd')
                  kind:str|None=None, # 'classification', 'multilabel' or 'regression'; None reads it from the Learner
                  teacher_weights:list|None=None, # One weight per teacher of an ensemble (None: equal weights)
-                 cache:bool=False, # Keep the teachers' outputs per training item and reuse them (deterministic pipelines only)
+                 cache:bool|str|Path=False, # Store the teachers' outputs and replay them: True (host memory) or a folder (on disk, for later fits)
                  resize:str|None=None, # 'interpolate': resize a teacher's dense logits to the student's resolution
                  warmup_pct:float|None=None, # Fraction of training over which the term's weight ramps up from 0 (None: 0.08 for 'dkd', none otherwise)
                  dkd_alpha:float=1.0, # DKD: weight of TCKD (target vs the other classes)
@@ -143,6 +147,10 @@ class KnowledgeDistillationCallback(DistillationCallback):
                  dist_gamma:float=1.0, # DIST: weight of the intra-class relation
                  weight:float|None=None, # fasterai's name for `alpha`: give one or the other
                  compile_teacher:bool=False, # Run the teachers compiled (`torch.compile`), in the student's memory format
+                 cache_top_k:int=10, # Classes stored per item (all of them, exactly, when there are no more)
+                 views:int|None=None, # With a cache: epoch e replays view e mod views of the data (None: the fit's number of epochs)
+                 cache_seed:int=0, # With a cache: the seed of the replayed order and random draws
+                 rebuild_cache:bool=False, # Record a cache folder that does not match the fit again, rather than refuse it
                 ):
         super().__init__(teacher, compile_teacher=compile_teacher)
         if alpha is not None and weight is not None:
@@ -155,13 +163,23 @@ class KnowledgeDistillationCallback(DistillationCallback):
         if standardize not in (True, False): raise TypeError(f"standardize must be True or False, got {standardize!r}")
         if standardize and loss not in ('kd', 'dkd'): raise ValueError(f"standardize=True works with loss='kd' or 'dkd', got loss={loss!r}")
         if resize not in (None, 'interpolate'): raise ValueError(f"resize must be None or 'interpolate', got {resize!r}")
-        self.method, self.standardize, self.kind, self.cache, self.resize = loss, standardize, kind, cache, resize
+        self.method, self.standardize, self.kind, self.resize = loss, standardize, kind, resize
         self.warmup_pct = check_number(0.08 if warmup_pct is None and loss == 'dkd' else warmup_pct or 0., 'warmup_pct', 0, 1, open_high=True)
         for name, v in dict(dkd_alpha=dkd_alpha, dkd_beta=dkd_beta, dist_beta=dist_beta, dist_gamma=dist_gamma).items():
             setattr(self, name, check_number(v, name, 0))
         self.teacher_weights = self._check_teacher_weights(teacher_weights)
         self.term_name = self._NAMES.get(loss, 'kd_loss') if isinstance(loss, str) else 'kd_loss'
-        self.teacher_cache = TeacherCache() if cache else None
+        self._check_cache(cache, cache_top_k, views, cache_seed, rebuild_cache)
+        self.store = None if cache is False else SoftLabelStore(None if cache is True else cache)
+        self.soft_labels = None
+
+    def _check_cache(self, cache, top_k, views, seed, rebuild):
+        if not (cache in (True, False) or isinstance(cache, (str, Path))):
+            raise TypeError(f"cache must be True, False or a folder (str or Path), got {type(cache).__name__}")
+        if int(check_number(top_k, 'cache_top_k', 1)) != top_k: raise ValueError(f"cache_top_k must be a whole number, got {top_k}")
+        if views is not None and int(check_number(views, 'views', 1)) != views: raise ValueError(f"views must be a whole number, got {views}")
+        if not isinstance(seed, int) or isinstance(seed, bool): raise TypeError(f"cache_seed must be an int, got {seed!r}")
+        self.cache_top_k, self.views, self.cache_seed, self.rebuild_cache = int(top_k), views, seed, bool(rebuild)
 
     def _check_teacher_weights(self, weights):
         if weights is None: return None
@@ -180,14 +198,15 @@ class KnowledgeDistillationCallback(DistillationCallback):
 # %% ../nbs/03_kd.ipynb #c005b
 @patch
 def prepare(self:KnowledgeDistillationCallback, student_out, teacher_outs, student_feats, teacher_feats):
-    "Read the kind of output, check the teachers' outputs against the student's, bind the cache"
+    "Read the kind of output, check the teachers' outputs against the student's, open the store"
     s, y = output_tensor(student_out, 'student'), (self.sample_targets[0] if self.sample_targets else None)
     self.task_kind, self.class_dim = output_kind(self.learn.loss_func, s, y, self.kind)
     if self._T_given is None: self.T = default_temperature(self.task_kind, s, self.method)
     self._check_method(s)
     for t in teacher_outs: check_outputs(self.task_kind, self.class_dim, s, output_tensor(t, 'teacher'), self.resize)
     self._student_shape = tuple(s.shape[1:])
-    if self.teacher_cache is not None: self._bind_cache(fit_start=True)
+    self.soft_labels = None
+    if self.store is not None: self._open_store(teacher_outs)
 
 @patch
 def _check_method(self:KnowledgeDistillationCallback, s:Tensor):
@@ -220,15 +239,11 @@ def _standardize(logits:Tensor, class_dim:int)->Tensor: return standardize_logit
 
 @patch
 def after_pred(self:KnowledgeDistillationCallback):
-    "The batch's target: read from the cache, or computed from the teachers' outputs (once per batch, inside autocast)"
+    "The batch's target from the teachers' outputs: replayed from the store when it holds them, else computed (once per batch, inside autocast)"
     if self.fit_state is None: return
-    cache, self._target = self.teacher_cache, None
-    if cache is not None:
-        self._idxs = batch_indices(self.learn.dl, self.learn.iter)
-        self._target = cache.lookup(self._idxs)
-    if self._target is None:
-        self._target = self._teacher_target(self.teacher_outputs())
-        if cache is not None: cache.store(self._idxs, self._target)
+    labels, self._target = self.soft_labels, None
+    outputs = self.teacher_outputs() if labels is None else labels.outputs(self.teacher_outputs, self._features_needed())
+    self._target = self._teacher_target(outputs)
 
 @patch(as_prop=True)
 def teacher_logits(self:KnowledgeDistillationCallback)->Tensor:
@@ -258,39 +273,104 @@ def distill_term(self:KnowledgeDistillationCallback)->Tensor:
 
 # %% ../nbs/03_kd.ipynb #c005e
 @patch
-def _bind_cache(self:KnowledgeDistillationCallback, fit_start:bool=False):
-    "Bind the cache to the training data and teachers of now; at the start of a fit, check a cached batch against a live forward"
-    dl, cache = self.learn.dls.train, self.teacher_cache
-    if fit_start:
-        check_cacheable(self.learn)
-        self._teacher_key = (module_fingerprint(self.teachers), self.T, self.standardize, self.teacher_weights, self.resize, self.class_dim)
-    rebuilt = cache.bind(dl.dataset, (data_fingerprint(dl.dataset), self._teacher_key))
-    if fit_start and not rebuilt and not self._cache_agrees(dl):
-        warnings.warn("fastkd rebuilt the teacher-output cache: its outputs for a batch of training items no longer match "
-                      "the teacher's (the data or the teacher changed)")
-        cache.clear()
+def _open_store(self:KnowledgeDistillationCallback, teacher_outs:list):
+    "Check the store against this fit and open it, its epochs replayed until the fit ends, however it ends"
+    self.soft_labels = open_soft_labels(self.store, self.learn, self.teachers, teacher_outs, self.task_kind, self.cache_top_k,
+                                        self.views, self.cache_seed, self.rebuild_cache)
+    on_fit_exit(self.learn, self.soft_labels.close)
+    self._store_dl, self._said_live = self.learn.dls.train, False
 
 @patch
-def _cache_agrees(self:KnowledgeDistillationCallback, dl)->bool:
-    "Whether a batch of cached outputs matches the teachers' live outputs (at bf16 tolerance)"
-    idxs = self.teacher_cache.cached_items(dl.bs or 64)
-    if not len(idxs): return True
-    xb, outs = items_batch(dl, idxs, n_inputs(self.learn.dls)), []
-    for t in self.teachers:
-        with eval_mode(t), torch.no_grad(): outs.append(to_device(t(*teacher_inputs(t, xb)), xb[0].device))
-    live, cached = self._teacher_target(outs).float(), self.teacher_cache.lookup(idxs).float()
-    return torch.allclose(cached, live, rtol=1e-2, atol=1e-2 * float(live.abs().max().clamp_min(1)))
+def _features_needed(self:KnowledgeDistillationCallback)->bool:
+    "Whether another fastkd callback needs the features of a teacher of this one: it runs on every batch then (said once)"
+    needed = any(cb is not self and cb.teacher_layers and cb.teacher in self.teachers for cb in self.fit_state.callbacks)
+    if needed and not self._said_live:
+        warnings.warn("the soft-label store does not spare the teacher in this fit: hints or attention transfer need its features "
+                      "on every batch, so it runs as without a store (its outputs are still recorded)")
+        self._said_live = True
+    return needed
 
 @patch
 def before_train(self:KnowledgeDistillationCallback):
-    "Rebind the cache when `learn.dls` was swapped or its data edited since the last epoch"
+    "Start the epoch's view; open the store again when `learn.dls` was swapped since the last epoch"
     super(KnowledgeDistillationCallback, self).before_train()
-    if self.fit_state is not None and self.teacher_cache is not None: self._bind_cache()
+    if self.fit_state is None or self.soft_labels is None: return
+    if self.learn.dls.train is not self._store_dl:
+        self.soft_labels.close()
+        xb = tuple(self.learn.dls.train.one_batch()[:getattr(self.learn.dls, 'n_inp', 1)])
+        with torch.no_grad(): outputs = [run(xb) for run in self.teacher_runs]
+        self.fit_state.forget_batch()
+        self._open_store(outputs)
+    self.soft_labels.start_epoch()
 
 @patch
 def after_train(self:KnowledgeDistillationCallback):
-    "Fill the cache with the items this epoch did not show, so the teachers never run again"
-    if self.fit_state is None or self.teacher_cache is None: return
-    compute = lambda xb: self._teacher_target([run(xb) for run in self.teacher_runs])
-    fill_missing(self.teacher_cache, self.learn.dls.train, compute, n_inputs(self.learn.dls))
-    self.fit_state.forget_batch()
+    "End the store's epoch: write what is on its way, record the items the epoch did not show, check the epoch's inputs"
+    if self.fit_state is not None and self.soft_labels is not None:
+        self.soft_labels.end_epoch(lambda xb: [run(xb) for run in self.teacher_runs])
+        self.fit_state.forget_batch()
+    super(KnowledgeDistillationCallback, self).after_train()
+
+# %% ../nbs/03_kd.ipynb #c005f
+def _mixers(learn)->list:
+    "The fit's MixUp/CutMix callbacks, ready to mix a batch outside a fit"
+    mixers = [cb for cb in learn.cbs if isinstance(cb, MixHandler)]
+    for m in mixers: m.stack_y = getattr(m, 'stack_y', getattr(learn.loss_func, 'y_int', False))
+    return mixers
+
+def record_teacher(learn, # The student's Learner, with the DataLoaders and callbacks (MixUp, CutMix) of the fits to come
+                   kd:KnowledgeDistillationCallback, # The callback of those fits, with its `cache` (in memory or a folder)
+                   views:int|None=None, # Views to record; None: the callback's `views`
+                   bs:int|None=None, # Items per forward pass of the teachers; None: 4 times the training batch size
+                  )->int: # The teachers' forward passes made
+    "Record the teachers' outputs on `views` views of `learn`'s training data into `kd`'s store, ahead of the fits, without training"
+    if kd.store is None: raise ValueError("record_teacher needs a callback with a store: KnowledgeDistillationCallback(teacher, cache=True or a folder)")
+    views = views or kd.views
+    if views is None: raise ValueError("record_teacher needs views=: the number of views the fits will replay (their epochs, or the callback's views)")
+    device = next(learn.model.parameters()).device
+    runs = [TeacherRun(t, device) for t in kd.teachers]
+    saved = {n: getattr(learn, n, None) for n in ('epoch', 'iter', 'dl', 'xb', 'yb')}
+    try: return _record_views(learn, kd, runs, views, bs or 4 * learn.dls.train.bs)
+    finally:
+        for run in runs: run.restore()
+        for n, v in saved.items(): setattr(learn, n, v)
+
+# %% ../nbs/03_kd.ipynb #c005g
+def _store_for(learn, kd:KnowledgeDistillationCallback, runs:list, views:int):
+    "The callback's store opened for these views of `learn`'s data, as a fit would open it"
+    xb, yb = to_device(sample_batch(learn.dls), runs[0].fit_device)
+    with torch.no_grad(), eval_mode(learn.model): s_out = output_tensor(learn.model(*xb), 'student')
+    kind, _ = output_kind(learn.loss_func, s_out, yb[0] if yb else None, kd.kind)
+    with torch.no_grad(): t_outs = [run(xb) for run in runs]
+    return open_soft_labels(kd.store, learn, kd.teachers, t_outs, kind, kd.cache_top_k, views, kd.cache_seed, kd.rebuild_cache)
+
+def _record_views(learn, kd, runs:list, views:int, bs:int)->int:
+    "Go through the views as the fits will, mixing as they will, and record the batches the store does not hold, `bs` items at a time"
+    labels, mixers, n_inp, forwards = _store_for(learn, kd, runs, views), _mixers(learn), getattr(learn.dls, 'n_inp', 1), 0
+    try:
+        for view in range(views):
+            learn.epoch, queued = view, []
+            labels.start_epoch()
+            for i, batch in enumerate(learn.dls.train):
+                learn.iter, learn.dl, learn.xb, learn.yb = i, learn.dls.train, tuple(batch[:n_inp]), tuple(batch[n_inp:])
+                for m in mixers: m.before_batch()
+                arrays, slots = labels.store.view(labels.view), labels.slots()
+                if arrays['filled'][slots].all(): continue
+                queued.append((arrays, slots, learn.xb))
+                if sum(len(x[0]) for *_, x in queued) >= bs: forwards += _record_queued(labels, runs, queued)
+            if queued: forwards += _record_queued(labels, runs, queued)
+            labels.end_epoch(lambda xb: [run(xb) for run in runs])
+    finally: labels.close()
+    return forwards
+
+def _record_queued(labels, runs:list, queued:list)->int:
+    "One forward pass of each teacher on the queued batches, whose outputs are recorded batch by batch"
+    xb = tuple(torch.cat([q[2][i] for q in queued]) for i in range(len(queued[0][2])))
+    with torch.no_grad(): outputs = [output_tensor(run(xb), 'teacher') for run in runs]
+    start = 0
+    for arrays, slots, x in queued:
+        part = [o[start:start + len(x[0])] for o in outputs]
+        labels.write(arrays, slots, part, input_fingerprint(x[0]))
+        start += len(x[0])
+    queued.clear()
+    return len(runs)

@@ -96,6 +96,11 @@ class FirstFailure:
                 return found
         return None
 
+    @property
+    def settled(self)->bool:
+        "Whether every check recorded so far has been read on the host (and none failed)"
+        return not self.pending
+
 # %% ../nbs/01a_teacher.ipynb #t014
 class _Tracer(fx.Tracer):
     "torch.fx's tracer, noting the output of each module named in `names` as it is traced"
