@@ -37,6 +37,8 @@ from fastkd.losses import labelled_items
 from fastkd.testing import simple_cnn
 from fastkd.report import n_params
 from fastkd.kd import KnowledgeDistillationCallback
+from fastkd.hints import FeatureHintCallback
+from fastkd.attention import AttentionTransferCallback
 
 from common import quiet, Runs, compare, begin  # bench/common.py
 
@@ -48,9 +50,12 @@ def parse():
     p.add_argument('--quick', action='store_true', help='2,000-image pools, 200 labels, 1 seed, 2 epochs, one setting per method')
     p.add_argument('--seeds', type=int, default=None); p.add_argument('--epochs', type=int, default=None)
     p.add_argument('--n-train', type=int, default=None); p.add_argument('--out', default=None)
+    p.add_argument('--only', default=None, help="comma-separated methods (e.g. 'FitNets hints,attention transfer'): run these "
+                   "and merge their rows into the JSON already at --out")
     args = p.parse_args()
     args.seeds, args.epochs = args.seeds or (1 if args.quick else 3), args.epochs or (2 if args.quick else 5)
     args.n_train = args.n_train or (2000 if args.quick else 10_000)
+    args.only = None if args.only is None else [m.strip() for m in args.only.split(',')]
     args.n_labelled, args.valid = (200, 1000) if args.quick else (1000, VALID)
     return args
 
@@ -93,6 +98,7 @@ def teachers(args, runs):
              'disjoint': (f"teacher_cnn32_outside_{args.seeds}x{args.n_train}_{d_epochs}ep.pth", lambda: outside, d_epochs, 0)}
     models, info = {}, {}
     for name, (ckpt, dls, ep, seed) in specs.items():
+        if args.only and name == 'B': continue  # only the ensemble rows need it
         model, path = simple_cnn(32), RESULTS / ckpt
         if path.exists(): model.load_state_dict(torch.load(path))
         else:
@@ -162,6 +168,11 @@ def kd_cb(teacher_models, hp):
     "fastkd's KD callback with a method's settings (loss, standardize, T, alpha, dkd_beta...), teacher outputs cached"
     return KnowledgeDistillationCallback(teacher_models if len(teacher_models) > 1 else teacher_models[0], cache=True, **hp)
 
+def feature_cb(method, teacher, hp):
+    "Feature distillation alone: FitNets hints or attention transfer at the 28x28 and 14x14 stage outputs of both CNNs"
+    make = FeatureHintCallback if method == 'FitNets hints' else AttentionTransferCallback
+    return make(teacher, ['2', '5'], ['2', '5'], **hp)
+
 def run_method(method, hp, teacher_names, models, key, seed, args, valid):
     "One fit: the method's student on the regime's data `key` for `seed`; accuracy on the validation split or the test set"
     set_seed(seed)
@@ -175,11 +186,13 @@ def run_method(method, hp, teacher_names, models, key, seed, args, valid):
         dls, truth = data('pool', seed, args, valid), data('full', seed, args, valid).train_ds.y
         right = pseudo_label(dls, models[teacher_names[0]], truth)
         return dict(fit(dls, [], args.epochs), pseudo_label_accuracy=right)
+    if method in FEATURE_METHODS: return fit(data(key, seed, args, valid), [feature_cb(method, models[teacher_names[0]], hp)], args.epochs)
     return fit(data(key, seed, args, valid), [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
 
 ## Methods, regimes, grids
 
 TEACHER_FREE = ('plain', 'plain + augmentation', 'plain + early stopping')
+FEATURE_METHODS = {'FitNets hints': [dict(weight=w) for w in (0.1, 1.)], 'attention transfer': [dict(weight=w) for w in (100., 1000.)]}
 KD_METHODS = {'KD': dict(loss='kd'), 'DKD': dict(loss='dkd'), 'DIST': dict(loss='dist'),
               'KD + LS': dict(loss='kd', standardize=True), 'DKD + LS': dict(loss='dkd', standardize=True)}
 # regime -> (data of the distillation rows, teacher, regime whose hyperparameters it uses)
@@ -188,6 +201,7 @@ REGIMES = {'full': ('full', 'A', 'full'), 'scarce': ('labelled', 'A', 'scarce'),
 
 def grid(method, chosen, quick):
     "The settings tried for `method` (DKD + LS starts from DKD's choice)"
+    if method in FEATURE_METHODS: return FEATURE_METHODS[method][:1] if quick else FEATURE_METHODS[method]
     base = KD_METHODS[method]
     if method == 'DKD + LS':
         return [dict(chosen['DKD'], standardize=True, T=T) for T in ((2,) if quick else (1, 2, 4))]
@@ -201,9 +215,10 @@ def tune(args, runs, models):
     for regime in ('full', 'scarce', 'semi'):
         key, teacher, _ = REGIMES[regime]
         chosen[regime] = {}
-        plain = run_key(runs, regime, 'plain', {}, [], models, 'labelled' if regime != 'full' else 'full', 0, args, valid=True)
-        rows.append(dict(regime=regime, method='plain', hp={}, valid_accuracy=plain['acc']))
-        for method in KD_METHODS:
+        if args.only is None:
+            plain = run_key(runs, regime, 'plain', {}, [], models, 'labelled' if regime != 'full' else 'full', 0, args, valid=True)
+            rows.append(dict(regime=regime, method='plain', hp={}, valid_accuracy=plain['acc']))
+        for method in [m for m in (*KD_METHODS, *FEATURE_METHODS) if args.only is None or m in args.only]:
             scores = [(run_key(runs, regime, method, hp, [teacher], models, key, 0, args, valid=True)['acc'], i, hp)
                       for i, hp in enumerate(grid(method, chosen[regime], args.quick))]
             rows += [dict(regime=regime, method=method, hp=hp, valid_accuracy=acc) for acc, _, hp in scores]
@@ -221,8 +236,8 @@ def rows_of(regime, chosen, teacher_info):
     plain_key = 'full' if key == 'full' else 'labelled'
     out = [(m, m, {}, [], plain_key) for m in TEACHER_FREE]
     if key == 'pool': out.append(('pseudo-labels', 'pseudo-labels', {}, [teacher], key))
-    out += [(m, m, chosen[tuned][m], [teacher], key) for m in KD_METHODS]
-    if teacher == 'A':
+    out += [(m, m, chosen[tuned][m], [teacher], key) for m in (*KD_METHODS, *FEATURE_METHODS) if m in chosen[tuned]]
+    if teacher == 'A' and 'B' in teacher_info:
         best = max('AB', key=lambda t: teacher_info[t]['accuracy'])
         out += [('KD, ensemble of 2 teachers', 'KD', chosen[tuned]['KD'], ['A', 'B'], key),
                 (f'KD, its better member ({best})', 'KD', chosen[tuned]['KD'], [best], key)]
@@ -247,6 +262,7 @@ def main():
     rows = []
     for regime in REGIMES:
         for shown, method, hp, teacher_names, key in rows_of(regime, chosen, teacher_info):
+            if args.only and shown not in args.only: continue
             fits = [run_key(runs, regime, method, hp, teacher_names, models, key, s, args, valid=False) for s in range(args.seeds)]
             accs = [f['acc'] for f in fits]
             row = dict(regime=regime, method=shown, hp=hp, teachers=teacher_names, accs=accs, mean=statistics.mean(accs),
@@ -255,9 +271,11 @@ def main():
                 if extra in fits[0]: row[extra] = [f[extra] for f in fits]
             rows.append(row)
             print(f"({regime}) {shown:<32} {100 * row['mean']:6.2f} ± {100 * row['std']:.2f}", flush=True)
-    self_grid, self_chosen, self_rows = self_distillation(args, runs)  # last: the module came late
-    grid_rows, rows = grid_rows + self_grid, rows + self_rows
-    for regime, choice in self_chosen.items(): chosen[regime].update(choice)
+    if args.only: grid_rows, rows, chosen, teacher_info = merged(args, grid_rows, rows, chosen, teacher_info)
+    else:
+        self_grid, self_chosen, self_rows = self_distillation(args, runs)  # last: the module came late
+        grid_rows, rows = grid_rows + self_grid, rows + self_rows
+        for regime, choice in self_chosen.items(): chosen[regime].update(choice)
     summary = [line for regime in REGIMES for line in summarise(rows, regime)]
     best = {regime: max((r for r in rows if r['regime'] == regime), key=lambda r: r['mean'])['method'] for regime in REGIMES}
     fit_minutes = sum(v['wall_s'] for v in runs.done.values()) / 60  # teachers included
@@ -266,9 +284,21 @@ def main():
                rows=rows, summary=summary, best=best, minutes_this_run=(time.perf_counter() - start) / 60,
                minutes=fit_minutes, command=' '.join(['python bench/methods.py'] + sys.argv[1:]),
                machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
+    if args.only:
+        out['command'] = f"{args.before['command']}, then {out['command']}"
+        out['minutes'] = args.before['minutes'] + out['minutes']
     print('\n'.join(summary)); print('best per regime:', best); print(f"total {out['minutes']:.1f} min of fits")
     for path in [RESULTS / f"methods{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))
+
+def merged(args, grid_rows, rows, chosen, teacher_info):
+    "With --only: the rows, grid and choices of the JSON at --out, those of the methods run here replaced or added"
+    old = json.loads(Path(args.out).read_text())
+    keep = lambda r: r['method'] not in args.only
+    for regime, choice in chosen.items(): old['chosen'].setdefault(regime, {}).update(choice)
+    teachers = {**old['teachers'], **teacher_info}
+    args.before = old  # its command and minutes are kept
+    return [r for r in old['grid'] if keep(r)] + grid_rows, [r for r in old['rows'] if keep(r)] + rows, old['chosen'], teachers
 
 ## Self-distillation: no teacher (fastkd.self_distillation)
 

@@ -19,7 +19,7 @@ from .replay import Replay, random_transforms, train_loader, check_replayable
 # %% auto #0
 __all__ = ['compress_logits', 'expand_logits', 'store_error_bound', 'OutputFormat', 'tensor_digest', 'model_digest',
            'dataset_digest', 'pipeline_description', 'SoftLabelStore', 'input_fingerprint', 'SoftLabels',
-           'batch_indices', 'items_batch', 'fit_manifest', 'open_soft_labels']
+           'batch_indices', 'items_batch', 'processes', 'fit_manifest', 'open_soft_labels']
 
 # %% ../nbs/06_cache.ipynb #s007
 def compress_logits(logits:Tensor, # A teacher's logits (B, C), C > k
@@ -422,6 +422,12 @@ _FIELDS = {'dataset': 'the training data', 'transforms': 'the transforms or MixU
            'precision': 'the precision the teachers run in', 'top_k': 'cache_top_k', 'mode': 'whether the inputs change between views',
            'drop_last': 'drop_last', 'shuffle': 'shuffle', 'n_items': 'the number of training items', 'inputs': 'the number of inputs'}
 
+def processes()->tuple:
+    "`(world size, rank)` of this process (`distrib_ctx` wraps the DataLoaders only after fastkd's `before_fit`, so ask torch)"
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
 def _precision(learn)->str:
     "The precision fastai's `MixedPrecision` runs the fit in ('fp32' without it)"
     mp = next((cb for cb in learn.cbs if type(cb).__name__ == 'MixedPrecision'), None)
@@ -439,7 +445,7 @@ def fit_manifest(learn, # The student's Learner at the start of its fit
     manifest = dict(mode=mode, dataset=dataset_digest(inner.dataset), transforms=pipeline_description(inner, mixers),
                     teachers=[model_digest(t) for t in teachers], outputs=[repr(f) for f in formats], top_k=formats[0].top_k,
                     inputs=getattr(learn.dls, 'n_inp', 1), device=torch.device(inner.device or 'cpu').type,
-                    precision=_precision(learn), world_size=getattr(dl, 'world_size', 1) or 1, rank=getattr(dl, 'rank', 0) or 0)
+                    precision=_precision(learn), **dict(zip(('world_size', 'rank'), processes())))
     if mode == 'view': manifest.update(seed=seed, batch_size=inner.bs, drop_last=inner.drop_last, shuffle=inner.shuffle, n_items=len(inner.dataset))
     return manifest
 
@@ -489,6 +495,7 @@ def open_soft_labels(store:SoftLabelStore, # The callback's store
     if differences and store.folder is None: warnings.warn(f"fastkd rebuilt the in-memory soft-label store: {'; '.join(differences)}")
     if differences and rebuild: store.clear()
     fields = {f't{j}.{n}': spec for j, f in enumerate(formats) for n, spec in f.fields.items()}
-    store.open(manifest, fields, len(train_loader(dl).dataset) if mode == 'item' else len(dl) * train_loader(dl).bs)
+    inner, world = train_loader(dl), manifest['world_size']
+    store.open(manifest, fields, len(inner.dataset) if mode == 'item' else -(-len(inner) // world) * inner.bs)  # a rank's batches
     replay = Replay(seed).attach(dl, mixers, lambda: learn.iter)
     return SoftLabels(store, formats, learn, views or learn.n_epoch, mode, replay, store.folder is not None)

@@ -6,7 +6,7 @@ Docs: https://fastkd.github.io/fastkd/data.html.md"""
 
 # %% ../nbs/10_data.ipynb #c001
 from __future__ import annotations
-import gzip, struct, numpy as np, torch, torch.nn.functional as F
+import gzip, json, struct, numpy as np, torch, torch.nn.functional as F, PIL.Image
 from functools import partial
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -19,7 +19,7 @@ from .losses import UNLABELLED, labelled_items
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_PATH', 'FASHION_MNIST_CLASSES', 'ArrayDataset', 'arrays_dls', 'digits_dls', 'fashion_mnist_dls',
-           'segmentation_dls', 'multilabel_dls', 'regression_dls']
+           'segmentation_dls', 'multilabel_dls', 'regression_dls', 'image_folder']
 
 # %% ../nbs/10_data.ipynb #c005
 class _Task(NamedTuple):
@@ -250,3 +250,25 @@ def regression_dls(data:str='digits', # 'digits' (8×8 images: fast, for tests) 
                    **kwargs)->DataLoaders:
     "Regression `DataLoaders`: `data`'s images rotated by random angles, the target `angle / max_angle` in [-1, 1], shape (1,)"
     return _task_dls(data, partial(_rotation_items, max_angle=max_angle), 'regression', lambda classes: ['angle / max_angle'], **kwargs)
+
+# %% ../nbs/10_data.ipynb #d132
+def image_folder(folder:str|Path, # Where to write: `folder/train/<class>/*.png` and `folder/valid/<class>/*.png`
+                 data:str='fashion-mnist', # 'digits' (8×8 images) or 'fashion-mnist' (28×28, its 10,000 test images as validation)
+                 n_train:int|None=None, # Write a random subset of this many training images, None for all
+                 n_valid:int|None=None, # Write the first this many validation images, None for all
+                 seed:int=42, # Seed of the split (digits) and of the subset
+                )->Path:
+    "`data`'s images as 8-bit PNG files in an ImageNet-style folder, written once (a second call with the same settings only returns it)"
+    folder, settings = Path(folder), dict(data=data, n_train=n_train, n_valid=n_valid, seed=seed)
+    marker = folder / 'fastkd_images.json'
+    if marker.exists() and json.loads(marker.read_text()) == settings: return folder
+    if data not in _SOURCES: raise ValueError(f"data={data!r} is not known: use 'digits' or 'fashion-mnist'")
+    x_train, y_train, x_valid, y_valid, classes = _SOURCES[data](seed)
+    keep = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed))[:n_train]
+    for split, x, y in (('train', x_train[keep], y_train[keep]), ('valid', x_valid[:n_valid], y_valid[:n_valid])):
+        for i, (image, label) in enumerate(zip(x, y)):
+            path = folder / split / classes[int(label)].replace('/', '_') / f'{i:05d}.png'
+            path.parent.mkdir(parents=True, exist_ok=True)
+            PIL.Image.fromarray((image[0] * 255).round().byte().numpy(), mode='L').save(path)
+    marker.write_text(json.dumps(settings))
+    return folder

@@ -20,6 +20,7 @@ from .teacher import teacher_inputs
 from fastai.callback.mixup import MixHandler
 from .labelled import LabelledLoss, mixing_callback
 from .cache import SoftLabelStore, open_soft_labels, input_fingerprint
+from .replay import train_loader
 
 # %% auto #0
 __all__ = ['KINDS', 'LOSSES', 'output_kind', 'check_outputs', 'default_temperature', 'resize_logits', 'ensemble_logits',
@@ -295,7 +296,7 @@ def before_train(self:KnowledgeDistillationCallback):
     "Start the epoch's view; open the store again when `learn.dls` was swapped since the last epoch"
     super(KnowledgeDistillationCallback, self).before_train()
     if self.fit_state is None or self.soft_labels is None: return
-    if self.learn.dls.train is not self._store_dl:
+    if train_loader(self.learn.dls.train) is not train_loader(self._store_dl):  # `distrib_ctx` wraps it, the same loader
         self.soft_labels.close()
         xb = tuple(self.learn.dls.train.one_batch()[:getattr(self.learn.dls, 'n_inp', 1)])
         with torch.no_grad(): outputs = [run(xb) for run in self.teacher_runs]

@@ -8,6 +8,7 @@ mean over the items, so the reference loss at step t is the mean of the ranks' l
 (fastkd's, for the adapter) is the reference gradient: the runs differ only by float rounding.
 """
 import os, signal, subprocess, sys, time, pytest
+sys.path.insert(0, os.path.dirname(__file__))  # test_store.run_worker
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / 'tests' / 'ddp_worker.py'
@@ -105,3 +106,19 @@ def test_accelerate_launch_starts_two_cpu_processes(tmp_path):
     r0, r1 = (torch.load(tmp_path / f'rank{r}.pt', weights_only=False) for r in (0, 1))
     assert abs(r0['losses'][0] - r1['losses'][0]) > 1e-3  # two processes, each on its half
     for k in r0['student']: assert torch.equal(r0['student'][k], r1['student'][k]), k
+
+def test_each_rank_records_and_replays_its_own_store_shard(tmp_path):
+    "A soft-label store in a folder under 2 gloo processes: a shard per rank, replayed per rank; 1 process is refused"
+    from test_store import run_worker
+    store = tmp_path / 'store'
+    recorded = run_worker(store, tmp_path / 'first', processes=2, timeout=TIMEOUT)
+    replayed = run_worker(store, tmp_path / 'second', processes=2, timeout=TIMEOUT)
+    for rec, rep in zip(recorded, replayed):
+        assert rec['error'] is None and rep['error'] is None, (rec['error'], rep['error'])
+        n = len(rec['inputs']) // 2
+        assert n == (1437 // 32 + 1) // 2 and rec['per_epoch'] == [n, n] and rep['per_epoch'] == [1, 0]
+        assert all(torch.equal(a, b) for a, b in zip(rec['inputs'], rep['inputs'])) and all(rec['match']) and all(rep['match'])
+    assert not torch.equal(recorded[0]['inputs'][0], recorded[1]['inputs'][0])  # each rank its own items
+    assert sorted(p.name for p in store.iterdir()) == ['rank0', 'rank1']
+    (alone,) = run_worker(store, tmp_path / 'alone', processes=1)
+    assert 'was recorded by 2 process(es), this fit runs 1' in alone['error']
