@@ -47,12 +47,16 @@ bench: $(VENV)/.bench data
 	$(TEST_ENV) $(BIN)/python bench/accuracy.py --patient --checks --out $(BENCH_OUT)/benchmark_patient_checks.json
 	$(TEST_ENV) $(BIN)/python bench/methods.py --out $(BENCH_OUT)/benchmark_methods.json
 	$(TEST_ENV) $(BIN)/python bench/tasks.py --out $(BENCH_OUT)/benchmark_tasks.json
+	$(TEST_ENV) $(BIN)/python bench/quantize.py --out $(BENCH_OUT)/benchmark_quantize.json
+	$(TEST_ENV) $(BIN)/python bench/store.py --all --out $(BENCH_OUT)/benchmark_store.json
 
 bench-quick: $(VENV)/.bench data
 	$(TEST_ENV) $(BIN)/python bench/overhead.py --quick
 	$(TEST_ENV) $(BIN)/python bench/accuracy.py --quick
 	$(TEST_ENV) $(BIN)/python bench/methods.py --quick
 	$(TEST_ENV) $(BIN)/python bench/tasks.py --quick
+	$(TEST_ENV) $(BIN)/python bench/quantize.py --quick
+	$(TEST_ENV) $(BIN)/python bench/store.py --all --quick
 
 readme: install
 	$(BIN)/python tools/readme.py

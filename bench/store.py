@@ -41,6 +41,7 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for part in ('speed', 'imagenet', 'recipe', 'curves', 'all'): p.add_argument(f'--{part}', action='store_true')
     p.add_argument('--quick', action='store_true', help='smaller and shorter, to check the script runs')
+    p.add_argument('--runs', default='store_runs', help='the file under bench/results/ that keeps finished fits (one per process running)')
     p.add_argument('--out', default=None, help='also write the results (merged with those there) as JSON here')
     return p.parse_args()
 
@@ -170,6 +171,7 @@ def teacher_step_ratio(dls, teacher, student):
 def speed(args, runs):
     "Plain, live KD, recording and replaying fits side by side, several times; a sweep of students; views of a patient fit"
     teacher, students = speed_models()
+    started = time.perf_counter()
     dls, epochs, repeats = folder_dls(args), 2, 1 if args.quick else 3
     ratio, step_times = teacher_step_ratio(dls, teacher, students['cnn16'])
     print(f"  teacher inference / student training step: {ratio:.2f}", flush=True)
@@ -185,7 +187,7 @@ def speed(args, runs):
     med = {k: statistics.median(e for fit in v for e in fit['epoch_s']) for k, v in times.items()}
     ratios = {'replaying / plain': med['replaying'] / med['plain'], 'recording / live KD': med['recording'] / med['live KD']}
     for k, v in ratios.items(): print(f"  {k:<24}{v:.3f}", flush=True)
-    return dict(images_per_epoch=len(dls.train) * dls.train.bs, size=SIZE, epochs=epochs, repeats=repeats, teacher_params=n_params(teacher),
+    return dict(minutes=(time.perf_counter() - started) / 60, images_per_epoch=len(dls.train) * dls.train.bs, size=SIZE, epochs=epochs, repeats=repeats, teacher_params=n_params(teacher),
                 student_params=n_params(students['cnn16']()), teacher_over_student_step=ratio, step_times=step_times,
                 epoch_s=med, ratios=ratios, sweep=sweep(args, dls, teacher, students, kd), views=views_sweep(args, runs))
 
@@ -231,7 +233,7 @@ def imagenet(args):
     read = json.loads(subprocess.run([sys.executable, '-c', READER, str(folder)], capture_output=True, text=True,
                                      check=True).stdout.strip().splitlines()[-1])
     shutil.rmtree(folder.parent)
-    out = dict(items=n, classes=classes, top_k=10, bytes_per_item=size / n, store_mb=size / 1e6, write_items_per_s=n / write_s, **read)
+    out = dict(minutes=(time.perf_counter() - start) / 60, items=n, classes=classes, top_k=10, bytes_per_item=size / n, store_mb=size / 1e6, write_items_per_s=n / write_s, **read)
     print(f"  {n:,} items: {out['bytes_per_item']:.1f} bytes per item ({out['store_mb']:.0f} MB), read and decoded at "
           f"{out['read_items_per_s']:,.0f} items/s, replaying process peak memory {out['peak_rss_mib']:.0f} MiB "
           f"({out['imports_rss_mib']:.0f} MiB of it torch and fastai once imported)", flush=True)
@@ -270,23 +272,32 @@ def curves(args, runs, teacher, recipes):
         print(f"  {kind:<8} {100 * rows[-1]['mean']:.2f} ± {100 * rows[-1]['std']:.2f} % ({rows[-1]['minutes']:.0f} min)", flush=True)
     return dict(recipe=best['recipe'], method=method, hp=hp, augmentation=aug, epochs=epochs, views=views, seeds=seeds, rows=rows)
 
+def minutes(out:dict)->float:
+    "Minutes of every part that ran: the recipes' and curves' fits, the speed and ImageNet parts"
+    recipes = sum(r['seconds'] for r in out.get('recipes', [])) / 60
+    return recipes + sum(r['minutes'] for r in out.get('curves', {}).get('rows', [])) + sum(out.get(p, {}).get('minutes', 0) for p in ('speed', 'imagenet'))
+
 def main():
     args = parse()
     start = begin(RESULTS)
-    runs = Runs(RESULTS / f"store_runs{'_quick' if args.quick else ''}.json")
-    out = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).exists() else {}
-    out.update(machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
+    runs = Runs(RESULTS / f"{args.runs}{'_quick' if args.quick else ''}.json")
+    made = dict(machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
     if args.recipe or args.curves or args.all:
         teacher = teacher_cnn(args.quick)
-        out['teacher'] = dict(params=n_params(teacher), accuracy=runs.get(f'teacher-test|{args.quick}', lambda: dict(acc=test_accuracy(teacher)))['acc'])
-        print(f"teacher: {100 * out['teacher']['accuracy']:.2f} % on the test set", flush=True)
-    if args.recipe or args.all or args.curves: out['recipes'] = recipe(args, runs, teacher)
-    if args.curves or args.all: out['curves'] = curves(args, runs, teacher, out['recipes'])
-    if args.speed or args.all: out['speed'] = speed(args, runs)
-    if args.imagenet or args.all: out['imagenet'] = imagenet(args)
-    out['command'] = ' '.join(['python bench/store.py'] + sys.argv[1:])
+        made['teacher'] = dict(params=n_params(teacher), accuracy=runs.get(f'teacher-test|{args.quick}', lambda: dict(acc=test_accuracy(teacher)))['acc'])
+        print(f"teacher: {100 * made['teacher']['accuracy']:.2f} % on the test set", flush=True)
+    parts = {'recipes': (args.recipe or args.all or args.curves, lambda: recipe(args, runs, teacher)),
+             'curves': (args.curves or args.all, lambda: curves(args, runs, teacher, made['recipes'])),
+             'speed': (args.speed or args.all, lambda: speed(args, runs)), 'imagenet': (args.imagenet or args.all, lambda: imagenet(args))}
+    for part, (wanted, run) in parts.items():
+        if wanted: made[part] = run()
     print(f"{(time.perf_counter() - start) / 60:.1f} min")
+    command = ' '.join(['python bench/store.py'] + sys.argv[1:])
     for path in [RESULTS / f"store{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
+        out = json.loads(Path(path).read_text()) if Path(path).exists() else {}  # read now: another part may have written it meanwhile
+        out.update(made)
+        out['commands'] = list(dict.fromkeys([*out.get('commands', []), command]))  # each part's, in the order they ran
+        out['minutes'] = minutes(out)
         Path(path).write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

@@ -17,10 +17,12 @@ from .features import *
 from .kd import *
 from .hints import *
 from .attention import *
+from .replay import *
 from .cache import *
 from .self_distillation import *
 from .report import *
 from .deploy import *
+from .quantize import *
 from .data import *
 
 # %% ../nbs/13_all.ipynb #c005

@@ -25,7 +25,7 @@ from .labelled import LabelledLoss, mixing_callback, mixed_task_loss, weighs_ite
 
 # %% auto #0
 __all__ = ['check_number', 'check_layer_names', 'unwrap', 'TermLog', 'sample_batch', 'n_inputs', 'norm_stats', 'vocab_difference',
-           'DistillationCallback', 'on_fit_exit']
+           'DistillationCallback', 'fit_running', 'on_fit_exit']
 
 # %% ../nbs/02_core.ipynb #c005
 def _interval(low, high, open_low, open_high)->str:
@@ -179,7 +179,9 @@ def sample_batch(dls, # fastai `DataLoaders` (plain PyTorch loaders too)
     try: batch = dl.one_batch() if hasattr(dl, 'one_batch') else next(iter(dl))
     finally:
         random.setstate(states[0]); np.random.set_state(states[1]); torch.set_rng_state(states[2])
-        if rng is not None: rng.setstate(states[3])
+        if rng is not None:
+            dl.rng = rng  # iterating replaced it by another generator
+            rng.setstate(states[3])
     n_inp = n_inputs(dls)
     if len(batch) <= n_inp:
         raise ValueError(f"the DataLoaders' batches hold {len(batch)} element(s) and no target: fastai computes no loss "
@@ -321,6 +323,11 @@ def _check_unbound(cb:Callback, learn):
 def _fit_state(learn)->_FitState|None:
     "What fastkd holds on `learn` while its `fit` runs (None outside a fit)"
     return getattr(learn, '_fastkd_fit', None) if learn is not None else None
+
+def fit_running(learn:Learner, # A Learner
+               )->bool:
+    "Whether `learn` is inside `fit` (fastai's `validate` and `get_preds` send `before_fit` too, outside any fit)"
+    return _fit_state(learn) is not None
 
 def on_fit_exit(learn:Learner, # The Learner whose fit is running
                 fn, # Called without arguments when that fit ends, however it ends

@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from torch.export import Dim
 from .hooks import as_module
 from .report import plain_tensor
+from .quantize import torchao_pt2e
 
 # %% auto #0
 __all__ = ['export_student', 'OnnxStudent', 'load_student']
@@ -22,13 +23,21 @@ def _export_program(model:nn.Module, x:Tensor, path:Path):
 
 def _export_torchscript(model:nn.Module, x:Tensor, path:Path): torch.jit.trace(model, x).save(str(path))
 
+def _strip_metadata(program):
+    "Drop the exporter's notes on each node (source stack traces with local paths, class hierarchies) and the graph's"
+    import onnx_ir
+    for node in onnx_ir.traversal.RecursiveGraphIterator(program.model.graph): node.metadata_props.clear()
+    program.model.graph.metadata_props.clear()
+
 def _export_onnx(model:nn.Module, x:Tensor, path:Path):
     try: import onnx, onnxscript
     except ImportError as e:
         raise ImportError("format='onnx' needs the onnx and onnxscript packages: `pip install onnx onnxscript` "
                           "(and onnxruntime to run the file), or use format='export'") from e
-    torch.onnx.export(model, (x,), path, dynamo=True, input_names=['input'], output_names=['output'],
-                      dynamic_shapes=({0: Dim('batch')},), verbose=False)
+    program = torch.onnx.export(model, (x,), dynamo=True, input_names=['input'], output_names=['output'],
+                                dynamic_shapes=({0: Dim('batch')},), verbose=False)
+    _strip_metadata(program)
+    program.save(path, external_data=False)  # one file, weights inside
 
 _EXPORTERS = {'export': ('.pt2', _export_program), 'torchscript': ('.pt', _export_torchscript), 'onnx': ('.onnx', _export_onnx)}
 
@@ -63,19 +72,31 @@ def export_student(model, # The student: an `nn.Module` or a fastai `Learner` (i
 # %% ../nbs/08_deploy.ipynb #00e2a036
 class OnnxStudent:
     "An ONNX file run by onnxruntime on the CPU, called like the model: tensor in, tensor out"
-    def __init__(self, path:str|Path): # An `.onnx` file written by `export_student`
+    def __init__(self, path:str|Path, # An `.onnx` file written by `export_student`
+                 n_threads:int|None=None, # ONNX Runtime's threads; None: its default
+                ):
         try: import onnxruntime
         except ImportError as e: raise ImportError("running an ONNX student needs onnxruntime: `pip install onnxruntime`") from e
-        self.session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+        options = onnxruntime.SessionOptions()
+        if n_threads: options.intra_op_num_threads = n_threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
         self.input_name = self.session.get_inputs()[0].name
     def __call__(self, x:Tensor)->Tensor:
         return torch.from_numpy(self.session.run(None, {self.input_name: plain_tensor(x).numpy()})[0])
 
+def _load_program(path:Path)->nn.Module:
+    "A `torch.export` program as a module; an int8 one needs the quantize/dequantize operations torchao registers"
+    try: return torch.export.load(path).module()
+    except RuntimeError:
+        torchao_pt2e()
+        return torch.export.load(path).module()
+
 def load_student(path:str|Path, # A file written by `export_student`; its suffix gives the format
+                 n_threads:int|None=None, # For an `.onnx` file: ONNX Runtime's threads (None: its default)
                 ):
     "The exported student as a callable from input tensor to output tensor"
     path = Path(path)
-    loaders = {'.pt2': lambda p: torch.export.load(p).module(), '.pt': torch.jit.load, '.onnx': OnnxStudent}
+    loaders = {'.pt2': _load_program, '.pt': torch.jit.load, '.onnx': lambda p: OnnxStudent(p, n_threads)}
     if path.suffix not in loaders:
         raise ValueError(f"{path.name}: not a file export_student writes (expected a .pt2, .pt or .onnx suffix)")
     return loaders[path.suffix](path)

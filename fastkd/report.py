@@ -25,8 +25,10 @@ def plain_tensor(x, # A tensor (or array), possibly a fastai subclass such as `T
 
 def n_params(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
             )->int:
-    "Number of parameters of an `nn.Module` or of a fastai `Learner`'s model"
-    return sum(p.numel() for p in as_module(model).parameters())
+    "Number of parameters of an `nn.Module` or of a fastai `Learner`'s model, the int8 weights of a quantised one included"
+    module = as_module(model)
+    int8 = sum(b.numel() for b in module.buffers() if b.dtype in (torch.int8, torch.uint8))  # a quantised model's weights
+    return sum(p.numel() for p in module.parameters()) + int8
 
 # %% ../nbs/07_report.ipynb #0e39a5c7
 def size_on_disk_mb(model, # An `nn.Module` or a fastai `Learner` (its `.model`)
@@ -42,7 +44,7 @@ def _batch(x:Tensor, bs:int)->Tensor:
     "A batch of `bs` items cycling through the items of `x`"
     return x[torch.arange(bs) % len(x)]
 
-def _median_ms(model:nn.Module, xb:Tensor, repeats:int, warmup:int)->float:
+def _median_ms(model, xb:Tensor, repeats:int, warmup:int)->float:
     with torch.no_grad():
         for _ in range(warmup): model(xb)
         times = []
@@ -50,8 +52,13 @@ def _median_ms(model:nn.Module, xb:Tensor, repeats:int, warmup:int)->float:
             start = time.perf_counter(); model(xb); times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
+def _runnable(model, device='cpu'):
+    "A student loaded from ONNX by `load_student` as it is (ONNX Runtime, CPU); else an eval-mode copy of the module on `device`"
+    from fastkd.deploy import OnnxStudent  # fastkd.deploy builds on this module
+    return model if isinstance(model, OnnxStudent) else copy.deepcopy(as_module(model)).to(device).eval()
+
 # %% ../nbs/07_report.ipynb #aac863ed
-def cpu_latency_ms(model, # An `nn.Module` or a fastai `Learner`; an eval-mode CPU copy is timed
+def cpu_latency_ms(model, # An `nn.Module`, a fastai `Learner` (an eval-mode CPU copy is timed) or an ONNX student from `load_student`
                    x:Tensor, # Sample inputs, items along dim 0: the timed batch cycles through them
                    bs:int=1, # Batch size
                    repeats:int=20, # Timed forward passes; their median is returned
@@ -62,19 +69,19 @@ def cpu_latency_ms(model, # An `nn.Module` or a fastai `Learner`; an eval-mode C
     if repeats < 1 or warmup < 0: raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     threads = torch.get_num_threads()
     torch.set_num_threads(n_threads or threads)
-    try: return _median_ms(copy.deepcopy(as_module(model)).cpu().eval(), _batch(plain_tensor(x), bs), repeats, warmup)
+    try: return _median_ms(_runnable(model), _batch(plain_tensor(x), bs), repeats, warmup)
     finally: torch.set_num_threads(threads)
 
 # %% ../nbs/07_report.ipynb #601a4951
-def valid_accuracy(model, # An `nn.Module` or a fastai `Learner`; an eval-mode copy runs on `dls.device`
+def valid_accuracy(model, # An `nn.Module`, a fastai `Learner` (an eval-mode copy runs on `dls.device`) or an ONNX student from `load_student`
                    dls:DataLoaders, # fastai `DataLoaders`: the accuracy is measured on its validation set
                   )->float:
     "Classification accuracy on the validation set of `dls`: the argmax of the outputs against the labels"
-    model, correct, total = copy.deepcopy(as_module(model)).to(dls.device).eval(), 0, 0
+    model, correct, total = _runnable(model, dls.device), 0, 0
     with torch.no_grad():
         for batch in dls.valid:
             preds, y = output_tensor(model(*batch[:dls.n_inp])).argmax(-1), batch[dls.n_inp]
-            correct, total = correct + (preds == y).sum().item(), total + y.numel()
+            correct, total = correct + (preds.to(y.device) == y).sum().item(), total + y.numel()
     return correct / total
 
 # %% ../nbs/07_report.ipynb #942fc580
@@ -84,28 +91,40 @@ def format_report(table:pd.DataFrame, # A table returned by `distill_report`
                  )->str:
     "The report as aligned text: thousands separators, MB and ms to 3 decimals, accuracy and reduction in %"
     fmt = lambda row, v: _FORMATS.get(row, '{:.3f}').format(v)
-    text = pd.DataFrame({c: [fmt(r, v) for r, v in table[c].items()] for c in ('teacher', 'student')}, index=table.index)
-    text['reduction'] = [f'{v:.1f}%' for v in table['reduction %']]
+    models = [c for c in table.columns if c != 'reduction %']
+    text = pd.DataFrame({c: [fmt(r, v) for r, v in table[c].items()] for c in models}, index=table.index)
+    if 'reduction %' in table: text['reduction'] = [f'{v:.1f}%' for v in table['reduction %']]
     return text.to_string()
 
 # %% ../nbs/07_report.ipynb #dac57908
+def _onnx_students(models:list, x:Tensor, n_threads:int|None, folder:Path)->tuple:
+    "Each model exported to ONNX in `folder` and loaded in ONNX Runtime, and the sizes of the files in MB"
+    from fastkd.deploy import export_student, load_student  # fastkd.deploy builds on this module
+    paths = [export_student(m, x, folder / f'model{i}.onnx', format='onnx') for i, m in enumerate(models)]
+    return [load_student(p, n_threads=n_threads) for p in paths], [p.stat().st_size / 1e6 for p in paths]
+
 def distill_report(teacher, # The teacher: an `nn.Module` or a fastai `Learner` (its `.model`)
-                   student, # The student: an `nn.Module` or a fastai `Learner`
+                   student, # The student: an `nn.Module` or a fastai `Learner`; or a dict of them by name, one column each
                    x:Tensor, # Sample input batch (items along dim 0), e.g. `dls.one_batch()[0]`
                    dls:DataLoaders|None=None, # fastai `DataLoaders` whose validation set gives the accuracy row; None: no accuracy
                    batch_sizes:tuple=(1, 64), # Batch sizes of the CPU latency rows
                    repeats:int=20, # Timed forward passes per latency; the median is reported
                    warmup:int=3, # Untimed forward passes before timing
-                   n_threads:int|None=None, # Torch CPU threads while timing; None keeps the current setting
+                   n_threads:int|None=None, # CPU threads while timing (torch's, or ONNX Runtime's); None: the current or default setting
+                   runtime:str='torch', # 'torch': PyTorch; 'onnx': each model exported to ONNX and run in ONNX Runtime
                    show:bool=True, # Print the table (`format_report`)
                   )->pd.DataFrame:
-    "Teacher vs student: parameters, size on disk, CPU latency and (given `dls`) accuracy, with the reduction in %"
-    rows = {'parameters': n_params, 'size on disk (MB)': size_on_disk_mb}
-    for bs in batch_sizes:
-        rows[f'CPU latency, batch {bs} (ms)'] = partial(cpu_latency_ms, x=x, bs=bs, repeats=repeats, warmup=warmup, n_threads=n_threads)
-    if dls is not None: rows['accuracy'] = partial(valid_accuracy, dls=dls)
-    table = pd.DataFrame([[measure(teacher), measure(student)] for measure in rows.values()],
-                         index=list(rows), columns=['teacher', 'student'], dtype=float)
-    table['reduction %'] = 100 * (table.teacher - table.student) / table.teacher
+    "Teacher vs student(s): parameters, size on disk, CPU latency and (given `dls`) accuracy; with one student, the reduction in %"
+    if runtime not in ('torch', 'onnx'): raise ValueError(f"runtime must be 'torch' or 'onnx', got {runtime!r}")
+    models = {'teacher': teacher, **(student if isinstance(student, dict) else {'student': student})}
+    with tempfile.TemporaryDirectory() as d:
+        runners, sizes = (_onnx_students(list(models.values()), x, n_threads, Path(d)) if runtime == 'onnx'
+                          else (list(models.values()), [size_on_disk_mb(m) for m in models.values()]))
+        rows = {'parameters': [n_params(m) for m in models.values()], 'size on disk (MB)': sizes}
+        for bs in batch_sizes:
+            rows[f'CPU latency, batch {bs} (ms)'] = [cpu_latency_ms(r, x, bs, repeats, warmup, n_threads) for r in runners]
+        if dls is not None: rows['accuracy'] = [valid_accuracy(r, dls) for r in runners]
+    table = pd.DataFrame.from_dict(rows, orient='index', columns=list(models), dtype=float)
+    if len(models) == 2: table['reduction %'] = 100 * (table.iloc[:, 0] - table.iloc[:, 1]) / table.iloc[:, 0]
     if show: print(format_report(table))
     return table

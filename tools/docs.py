@@ -231,7 +231,8 @@ class PageWriter:
 # end of the guides), so a new notebook is never left out of the sidebar; add it to its place in this list.
 NAV = {
     'Guides': ['tutorials/distillation', 'reliability', 'tutorials/benchmarks'],
-    'API reference': ['kd', 'hints', 'attention', 'cache', 'self_distillation', 'report', 'deploy', 'losses', 'features', 'hooks', 'core', 'data', 'all'],
+    'API reference': ['kd', 'hints', 'attention', 'cache', 'replay', 'self_distillation', 'report', 'deploy', 'quantize', 'losses',
+                      'features', 'hooks', 'teacher', 'labelled', 'core', 'data', 'all'],
     'Internals': ['demo', 'testing'],
 }
 
