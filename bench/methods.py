@@ -11,8 +11,9 @@ the 10,000 test images, mean and std over seeds. Each seed draws a pool of N tra
           pool, so that it never saw the student's images, labelled or not.
 Rows: plain, plain + augmentation, plain + early stopping (on the validation split), pseudo-labels (the teacher's
 argmax as the target of each unlabelled image, then plain training), KD, DKD, DIST, KD + logit standardisation (LS),
-DKD + LS, KD from an ensemble of two teachers and from its better member, and self-distillation (born-again
-generations, early exits) when fastkd.self_distillation is there.
+DKD + LS, FitNets hints and attention transfer alone, KD and DIST on the augmented pipeline (the teacher's outputs on
+each augmented view, stored: consistent teaching, with the settings chosen for KD and DIST), KD from an ensemble of
+two teachers and from its better member, and self-distillation (born-again generations, early exits).
 Hyperparameters: for each method and regime a small grid on seed 0, scored on 5,000 training images held out
 (`valid_from_train=5000`, outside the pool), never on the test set. The grid, the scores and the choice are in the JSON.
 
@@ -186,6 +187,8 @@ def run_method(method, hp, teacher_names, models, key, seed, args, valid):
         dls, truth = data('pool', seed, args, valid), data('full', seed, args, valid).train_ds.y
         right = pseudo_label(dls, models[teacher_names[0]], truth)
         return dict(fit(dls, [], args.epochs), pseudo_label_accuracy=right)
+    if method in AUGMENTED:  # consistent teaching: the teacher's outputs on the augmented views, stored and replayed
+        return fit(augment(data(key, seed, args, valid)), [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
     if method in FEATURE_METHODS: return fit(data(key, seed, args, valid), [feature_cb(method, models[teacher_names[0]], hp)], args.epochs)
     return fit(data(key, seed, args, valid), [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
 
@@ -193,6 +196,7 @@ def run_method(method, hp, teacher_names, models, key, seed, args, valid):
 
 TEACHER_FREE = ('plain', 'plain + augmentation', 'plain + early stopping')
 FEATURE_METHODS = {'FitNets hints': [dict(weight=w) for w in (0.1, 1.)], 'attention transfer': [dict(weight=w) for w in (100., 1000.)]}
+AUGMENTED = {'KD + augmentation': 'KD', 'DIST + augmentation': 'DIST'}  # with the settings chosen for KD and DIST
 KD_METHODS = {'KD': dict(loss='kd'), 'DKD': dict(loss='dkd'), 'DIST': dict(loss='dist'),
               'KD + LS': dict(loss='kd', standardize=True), 'DKD + LS': dict(loss='dkd', standardize=True)}
 # regime -> (data of the distillation rows, teacher, regime whose hyperparameters it uses)
@@ -237,6 +241,7 @@ def rows_of(regime, chosen, teacher_info):
     out = [(m, m, {}, [], plain_key) for m in TEACHER_FREE]
     if key == 'pool': out.append(('pseudo-labels', 'pseudo-labels', {}, [teacher], key))
     out += [(m, m, chosen[tuned][m], [teacher], key) for m in (*KD_METHODS, *FEATURE_METHODS) if m in chosen[tuned]]
+    out += [(m, m, chosen[tuned][base], [teacher], key) for m, base in AUGMENTED.items()]
     if teacher == 'A' and 'B' in teacher_info:
         best = max('AB', key=lambda t: teacher_info[t]['accuracy'])
         out += [('KD, ensemble of 2 teachers', 'KD', chosen[tuned]['KD'], ['A', 'B'], key),
@@ -259,6 +264,9 @@ def main():
     models, teacher_info = teachers(args, runs)
     print('teachers:', {k: f"{100 * v['accuracy']:.2f} %" for k, v in teacher_info.items()}, flush=True)
     grid_rows, chosen = tune(args, runs, models)
+    if args.only:  # the settings chosen before, for the rows that reuse another method's (KD and DIST on augmented data)
+        before = json.loads(Path(args.out).read_text())['chosen']
+        chosen = {regime: {**before.get(regime, {}), **c} for regime, c in chosen.items()}
     rows = []
     for regime in REGIMES:
         for shown, method, hp, teacher_names, key in rows_of(regime, chosen, teacher_info):
@@ -266,6 +274,7 @@ def main():
             fits = [run_key(runs, regime, method, hp, teacher_names, models, key, s, args, valid=False) for s in range(args.seeds)]
             accs = [f['acc'] for f in fits]
             row = dict(regime=regime, method=shown, hp=hp, teachers=teacher_names, accs=accs, mean=statistics.mean(accs),
+                       teacher_accuracy={t: teacher_info[t]['accuracy'] for t in teacher_names},
                        std=statistics.stdev(accs) if len(accs) > 1 else 0., seconds_per_epoch=statistics.mean(f['s_per_epoch'] for f in fits))
             for extra in ('pseudo_label_accuracy', 'best_epoch'):
                 if extra in fits[0]: row[extra] = [f[extra] for f in fits]
@@ -296,6 +305,8 @@ def merged(args, grid_rows, rows, chosen, teacher_info):
     old = json.loads(Path(args.out).read_text())
     keep = lambda r: r['method'] not in args.only
     for regime, choice in chosen.items(): old['chosen'].setdefault(regime, {}).update(choice)
+    for r in old['rows']:  # the teachers each kept row was measured with, should those of this run differ (retrained)
+        r.setdefault('teacher_accuracy', {t: old['teachers'][t]['accuracy'] for t in r['teachers']})
     teachers = {**old['teachers'], **teacher_info}
     args.before = old  # its command and minutes are kept
     return [r for r in old['grid'] if keep(r)] + grid_rows, [r for r in old['rows'] if keep(r)] + rows, old['chosen'], teachers

@@ -7,7 +7,7 @@
                                       # bytes per item, items/s read, peak memory of a replaying process
     python bench/store.py --recipe    # the semi-supervised regime (1,000 of 20,000 labelled): recipes scored on a validation
                                       # split (epochs, views, augmentation, KD or DIST), accuracy against epochs
-    python bench/store.py --curves    # the chosen recipe on the test set, 3 seeds: live, stored and plain students by epoch
+    python bench/store.py --curves    # the chosen recipe on the test set, 3 seeds (--seeds): live, stored and plain students by epoch
     python bench/store.py --all --out nbs/tutorials/benchmark_store.json   # everything (several hours on one core)
 Every part keeps its finished fits in bench/results/store_*.json, so an interrupted run resumes where it stopped.
 """
@@ -43,6 +43,7 @@ def parse():
     p.add_argument('--quick', action='store_true', help='smaller and shorter, to check the script runs')
     p.add_argument('--runs', default='store_runs', help='the file under bench/results/ that keeps finished fits (one per process running)')
     p.add_argument('--out', default=None, help='also write the results (merged with those there) as JSON here')
+    p.add_argument('--seeds', type=int, default=3, help='seeds of --curves (each adds a live, a stored and a plain fit)')
     return p.parse_args()
 
 class EpochTimes(Callback):
@@ -187,9 +188,10 @@ def speed(args, runs):
     med = {k: statistics.median(e for fit in v for e in fit['epoch_s']) for k, v in times.items()}
     ratios = {'replaying / plain': med['replaying'] / med['plain'], 'recording / live KD': med['recording'] / med['live KD']}
     for k, v in ratios.items(): print(f"  {k:<24}{v:.3f}", flush=True)
+    students_sweep, views = sweep(args, dls, teacher, students, kd), views_sweep(args, runs)
     return dict(minutes=(time.perf_counter() - started) / 60, images_per_epoch=len(dls.train) * dls.train.bs, size=SIZE, epochs=epochs, repeats=repeats, teacher_params=n_params(teacher),
                 student_params=n_params(students['cnn16']()), teacher_over_student_step=ratio, step_times=step_times,
-                epoch_s=med, ratios=ratios, sweep=sweep(args, dls, teacher, students, kd), views=views_sweep(args, runs))
+                epoch_s=med, ratios=ratios, sweep=students_sweep, views=views)
 
 def sweep(args, dls, teacher, students, kd):
     "4 students (2 architectures x 2 seeds) trained with live KD, and on one store (recorded by the first of them)"
@@ -256,10 +258,10 @@ print(json.dumps(dict(read_items_per_s=n / secs, read_s=secs, peak_rss_mib=peak 
 """  # the replaying process of --imagenet: torch, fastkd's store and the memory-mapped files, nothing else
 
 def curves(args, runs, teacher, recipes):
-    "The best recipe on the validation split, on the test set for 3 seeds: stored (its views), live (no store) and plain students"
+    "The best recipe on the validation split, on the test set for `args.seeds` seeds: stored (its views), live (no store) and plain students"
     best = max((r for r in recipes if r['method'] != 'plain'), key=lambda r: r['acc'])
     method, hp, aug, epochs, views = RECIPES[best['recipe']]
-    epochs, seeds = (min(epochs, 3), 1) if args.quick else (epochs, 3)
+    epochs, seeds = (min(epochs, 3), 1) if args.quick else (epochs, args.seeds)
     kinds = {'stored': (method, hp, views), 'live': (method, hp, None), 'plain': ('plain', {}, None)}
     rows = []
     for kind, (m, h, v) in kinds.items():
@@ -296,7 +298,7 @@ def main():
     for path in [RESULTS / f"store{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
         out = json.loads(Path(path).read_text()) if Path(path).exists() else {}  # read now: another part may have written it meanwhile
         out.update(made)
-        out['commands'] = list(dict.fromkeys([*out.get('commands', []), command]))  # each part's, in the order they ran
+        out['commands'] = list(dict.fromkeys([*filter(None, [out.pop('command', None)]), *out.get('commands', []), command]))  # each part's, in the order they ran
         out['minutes'] = minutes(out)
         Path(path).write_text(json.dumps(out, indent=1))
 
