@@ -187,10 +187,10 @@ def run_method(method, hp, teacher_names, models, key, seed, args, valid):
         dls, truth = data('pool', seed, args, valid), data('full', seed, args, valid).train_ds.y
         right = pseudo_label(dls, models[teacher_names[0]], truth)
         return dict(fit(dls, [], args.epochs), pseudo_label_accuracy=right)
-    if method in AUGMENTED:  # consistent teaching: the teacher's outputs on the augmented views, stored and replayed
-        return fit(augment(data(key, seed, args, valid)), [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
-    if method in FEATURE_METHODS: return fit(data(key, seed, args, valid), [feature_cb(method, models[teacher_names[0]], hp)], args.epochs)
-    return fit(data(key, seed, args, valid), [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
+    dls = data(key, seed, args, valid)
+    if method in AUGMENTED: dls = augment(dls)  # consistent teaching: the teacher's outputs on the augmented views, stored and replayed
+    if method in FEATURE_METHODS: return fit(dls, [feature_cb(method, models[teacher_names[0]], hp)], args.epochs)
+    return fit(dls, [kd_cb([models[t] for t in teacher_names], hp)], args.epochs)
 
 ## Methods, regimes, grids
 

@@ -298,7 +298,7 @@ def main():
     for path in [RESULTS / f"store{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
         out = json.loads(Path(path).read_text()) if Path(path).exists() else {}  # read now: another part may have written it meanwhile
         out.update(made)
-        out['commands'] = list(dict.fromkeys([*filter(None, [out.pop('command', None)]), *out.get('commands', []), command]))  # each part's, in the order they ran
+        out['commands'] = list(dict.fromkeys([*out.get('commands', []), command]))  # each part's, in the order they ran
         out['minutes'] = minutes(out)
         Path(path).write_text(json.dumps(out, indent=1))
 
