@@ -6,7 +6,7 @@ Docs: https://fastkd.github.io/fastkd/cache.html.md"""
 
 # %% ../nbs/06_cache.ipynb #s001
 from __future__ import annotations
-import functools, hashlib, inspect, json, math, shutil, warnings, weakref, numpy as np, torch, torch.nn.functional as F
+import functools, hashlib, inspect, json, math, os, shutil, warnings, weakref, numpy as np, torch, torch.nn.functional as F
 from pathlib import Path
 from torch import nn, Tensor
 from fastcore.basics import patch
@@ -210,10 +210,16 @@ def _read_manifest(self:SoftLabelStore)->dict|None:
     path = self.folder / 'manifest.json'
     return json.loads(path.read_text()) if path.exists() else None
 
+def _write_atomically(path:Path, text:str):
+    "Write `text` to `path` so that a reader in another process sees the old file or the new one, never a part"
+    part = path.with_name(f'.{path.name}.{os.getpid()}')
+    part.write_text(text)
+    os.replace(part, path)
+
 @patch
 def _write_manifest(self:SoftLabelStore):
     views = sorted(int(p.name[4:]) for p in self.folder.glob('view*') if (p / 'filled.npy').exists())
-    (self.folder / 'manifest.json').write_text(json.dumps({**self.manifest, 'views': views}, indent=1))
+    _write_atomically(self.folder / 'manifest.json', json.dumps({**self.manifest, 'views': views}, indent=1))
 
 # %% ../nbs/06_cache.ipynb #s022
 _DIRECTIONS = {}  # (input size, device) -> the fixed random direction of `input_fingerprint`
@@ -459,12 +465,16 @@ def _difference(field:str, stored, now)->str:
     return f"{_FIELDS.get(field, field)}: {stored!r} in the store, {now!r} now"
 
 # %% ../nbs/06_cache.ipynb #s032
-def _check_processes(base:Path, world_size:int, rebuild:bool=False):
+def _check_processes(base:Path, world_size:int, rank:int, rebuild:bool=False):
     "An error when a folder holds the shards of another number of processes (with `rebuild`, those shards are deleted)"
-    for path in sorted(base.glob('rank*/manifest.json')):
-        stored = json.loads(path.read_text()).get('world_size')
-        if stored != world_size and rebuild: shutil.rmtree(path.parent, ignore_errors=True)
-        elif stored != world_size:
+    for path in sorted(p for p in base.glob('rank*/manifest.json') if p.parent.name[4:].isdigit()):
+        try: stored = json.loads(path.read_text()).get('world_size')
+        except FileNotFoundError: continue  # another process of this fit deleted its stale shard
+        if stored == world_size: continue
+        shard = int(path.parent.name[4:])
+        # with `rebuild`, each process deletes its own shard (and those no process of this fit owns): the others are theirs
+        if rebuild and (shard == rank or shard >= world_size): shutil.rmtree(path.parent, ignore_errors=True)
+        elif not rebuild:
             raise ValueError(f"the soft-label store in {base} was recorded by {stored} process(es), this fit runs {world_size}: "
                              "each process replays its own shard, so the number of processes must be the same. Record it again "
                              "(rebuild_cache=True, or another folder)")
@@ -486,7 +496,7 @@ def open_soft_labels(store:SoftLabelStore, # The callback's store
     formats = [OutputFormat(tuple(output_tensor(o, 'teacher').shape[1:]), kind, top_k) for o in teacher_outputs]
     manifest = fit_manifest(learn, teachers, formats, mode, seed)
     if store.base is not None:
-        _check_processes(store.base, manifest['world_size'], rebuild)
+        _check_processes(store.base, manifest['world_size'], manifest['rank'], rebuild)
         store.folder = store.base / f"rank{manifest['rank']}"
     differences = [_difference(*d) for d in store.differences(manifest)]
     if differences and store.folder is not None and not rebuild:
