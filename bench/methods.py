@@ -264,9 +264,9 @@ def main():
     models, teacher_info = teachers(args, runs)
     print('teachers:', {k: f"{100 * v['accuracy']:.2f} %" for k, v in teacher_info.items()}, flush=True)
     grid_rows, chosen = tune(args, runs, models)
-    if args.only:  # the settings chosen before, for the rows that reuse another method's (KD and DIST on augmented data)
-        before = json.loads(Path(args.out).read_text())['chosen']
-        chosen = {regime: {**before.get(regime, {}), **c} for regime, c in chosen.items()}
+    before = json.loads(Path(args.out).read_text()) if args.only else None  # with --only: the results this run adds to
+    if before:  # the settings chosen before, for the rows that reuse another method's (KD and DIST on augmented data)
+        chosen = {regime: {**before['chosen'].get(regime, {}), **chosen.get(regime, {})} for regime in {**before['chosen'], **chosen}}
     rows = []
     for regime in REGIMES:
         for shown, method, hp, teacher_names, key in rows_of(regime, chosen, teacher_info):
@@ -280,7 +280,7 @@ def main():
                 if extra in fits[0]: row[extra] = [f[extra] for f in fits]
             rows.append(row)
             print(f"({regime}) {shown:<32} {100 * row['mean']:6.2f} ± {100 * row['std']:.2f}", flush=True)
-    if args.only: grid_rows, rows, chosen, teacher_info = merged(args, grid_rows, rows, chosen, teacher_info)
+    if args.only: grid_rows, rows, teacher_info = merged(args, before, grid_rows, rows, teacher_info)
     else:
         self_grid, self_chosen, self_rows = self_distillation(args, runs)  # last: the module came late
         grid_rows, rows = grid_rows + self_grid, rows + self_rows
@@ -294,22 +294,19 @@ def main():
                minutes=fit_minutes, command=' '.join(['python bench/methods.py'] + sys.argv[1:]),
                machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} thread(s), torch {torch.__version__}")
     if args.only:
-        out['command'] = f"{args.before['command']}, then {out['command']}"
-        out['minutes'] = args.before['minutes'] + out['minutes']
+        out['command'] = f"{before['command']}, then {out['command']}"  # its command and minutes are kept
+        out['minutes'] = before['minutes'] + out['minutes']
     print('\n'.join(summary)); print('best per regime:', best); print(f"total {out['minutes']:.1f} min of fits")
     for path in [RESULTS / f"methods{'_quick' if args.quick else ''}.json"] + ([Path(args.out)] if args.out else []):
         Path(path).write_text(json.dumps(out, indent=1))
 
-def merged(args, grid_rows, rows, chosen, teacher_info):
-    "With --only: the rows, grid and choices of the JSON at --out, those of the methods run here replaced or added"
-    old = json.loads(Path(args.out).read_text())
+def merged(args, old, grid_rows, rows, teacher_info):
+    "With --only: the rows and grid of `old` (the JSON at --out), those of the methods run here replaced or added"
     keep = lambda r: r['method'] not in args.only
-    for regime, choice in chosen.items(): old['chosen'].setdefault(regime, {}).update(choice)
     for r in old['rows']:  # the teachers each kept row was measured with, should those of this run differ (retrained)
         r.setdefault('teacher_accuracy', {t: old['teachers'][t]['accuracy'] for t in r['teachers']})
     teachers = {**old['teachers'], **teacher_info}
-    args.before = old  # its command and minutes are kept
-    return [r for r in old['grid'] if keep(r)] + grid_rows, [r for r in old['rows'] if keep(r)] + rows, old['chosen'], teachers
+    return [r for r in old['grid'] if keep(r)] + grid_rows, [r for r in old['rows'] if keep(r)] + rows, teachers
 
 ## Self-distillation: no teacher (fastkd.self_distillation)
 
